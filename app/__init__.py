@@ -1,0 +1,1 @@
+"""psbridge kernel: settings, database, auth, errors, observability, money and the composition root."""

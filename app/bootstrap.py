@@ -1,0 +1,85 @@
+"""The composition root: the one place that wires HTTP clients to system API ports.
+
+``build_services(settings)`` is used by the web lifespan, the worker's startup and the
+tests alike. Tests may pass ``transport`` to reach the sandbox in-process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+
+from app.db import Database, create_pool
+from app.settings import Settings
+from app.tasks import ArqTaskQueue, TaskQueue
+from process_apis.billing.service import BillingService
+from process_apis.contracts.service import ContractService
+from process_apis.milestones.service import MilestoneService
+from process_apis.recovery.service import RecoveryService
+from system_apis.crm.client import HttpCrm
+from system_apis.erp.client import HttpErp
+from system_apis.erp.port import ErpPort
+from system_apis.fx.client import HttpFx
+from system_apis.fx.port import FxPort
+from system_apis.http import build_http_client
+from system_apis.psa.client import HttpPsa
+from system_apis.tax.client import HttpTax
+from system_apis.tax.port import TaxPort
+
+__all__ = ["Services", "build_services"]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    queue: TaskQueue
+    erp: ErpPort
+    tax: TaxPort
+    fx: FxPort
+    contracts: ContractService
+    milestones: MilestoneService
+    billing: BillingService
+    recovery: RecoveryService
+
+    async def ready(self) -> dict[str, bool]:
+        checks = {}
+        try:
+            checks["database"] = await self.db.ping()
+        except Exception:  # readiness reports; it must not raise
+            checks["database"] = False
+        try:
+            checks["redis"] = await self.queue.ping()  # type: ignore[attr-defined]
+        except Exception:
+            checks["redis"] = False
+        return checks
+
+
+@asynccontextmanager
+async def build_services(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[Services]:
+    pool = await create_pool(settings.required_database_url, settings.db_pool_min, settings.db_pool_max)
+    queue = await ArqTaskQueue.connect(settings.required_redis_url, settings.queue_name)
+    http = build_http_client(settings.outbound_timeout_seconds, transport)
+    try:
+        db = Database(pool)
+        erp = HttpErp(http, settings.erp_url)
+        psa = HttpPsa(http, settings.psa_url)
+        tax = HttpTax(http, settings.tax_url)
+        fx = HttpFx(http, settings.fx_url)
+        crm = HttpCrm(http, settings.crm_url)
+        yield Services(
+            settings=settings, db=db, queue=queue, erp=erp, tax=tax, fx=fx,
+            contracts=ContractService(db, erp, psa, tax, queue),
+            milestones=MilestoneService(db),
+            billing=BillingService(db, tax, erp, psa, crm, queue),
+            recovery=RecoveryService(db, queue),
+        )
+    finally:
+        await http.aclose()
+        await queue.close()
+        await pool.close()

@@ -1,0 +1,78 @@
+"""The one error tree.
+
+``DomainError`` and its subclasses carry a machine ``code`` and an HTTP status. Routes
+let them rise; ``app.problems`` renders them as RFC 9457 problem+json, and the GraphQL
+layer maps them to errors with ``extensions.code``. Nothing else is caught silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FieldError:
+    loc: Sequence[str | int]
+    msg: str
+    code: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"loc": list(self.loc), "msg": self.msg}
+        if self.code:
+            out["code"] = self.code
+        return out
+
+
+@dataclass
+class DomainError(Exception):
+    detail: str
+    code: str = "ERROR"
+    status: int = 400
+    title: str = "Bad request"
+    errors: list[FieldError] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.detail)
+
+
+class NotFound(DomainError):
+    def __init__(self, detail: str, code: str = "NOT_FOUND") -> None:
+        super().__init__(detail=detail, code=code, status=404, title="Not found")
+
+
+class Conflict(DomainError):
+    def __init__(self, detail: str, code: str, **extra: Any) -> None:
+        super().__init__(detail=detail, code=code, status=409, title="Conflict", extra=extra)
+
+
+class ValidationFailed(DomainError):
+    def __init__(
+        self, detail: str, code: str = "VALIDATION_FAILED", errors: list[FieldError] | None = None
+    ) -> None:
+        super().__init__(
+            detail=detail, code=code, status=422, title="Unprocessable content", errors=errors or []
+        )
+
+
+class Unauthorized(DomainError):
+    def __init__(self, detail: str = "a valid bearer API key is required") -> None:
+        super().__init__(detail=detail, code="UNAUTHORIZED", status=401, title="Unauthorized")
+
+
+class Forbidden(DomainError):
+    def __init__(self, detail: str = "this API key's role may not do this") -> None:
+        super().__init__(detail=detail, code="FORBIDDEN", status=403, title="Forbidden")
+
+
+class BackendUnavailable(DomainError):
+    """A system API could not be reached or answered unexpectedly (retryable)."""
+
+    def __init__(self, system: str, detail: str, retry_after: float | None = None) -> None:
+        super().__init__(
+            detail=f"{system}: {detail}", code="BACKEND_UNAVAILABLE", status=503, title="Backend unavailable"
+        )
+        self.system = system
+        self.retry_after = retry_after

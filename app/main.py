@@ -1,0 +1,149 @@
+"""The web application: ``create_app(settings)`` wires middleware, routes and the lifespan."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from slowapi import Limiter
+from slowapi.errors import RateLimitExceeded
+from slowapi.middleware import SlowAPIASGIMiddleware
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from app.auth import AuthMiddleware
+from app.bootstrap import build_services
+from app.docs_pages import DOCS_CSP, STATIC_DIR, swagger_html
+from app.idempotency import IdempotencyMiddleware
+from app.limits import BodySizeLimitMiddleware
+from app.observability import CorrelationMiddleware, MetricsMiddleware, configure_logging, metrics_endpoint
+from app.openapi import build_openapi
+from app.problems import exception_handlers, problem, problem_response
+from app.settings import Settings
+from experience_apis import dashboard
+from experience_apis import routes as experience_routes
+from experience_apis.graphiql_page import STATIC_DIR as EXPERIENCE_STATIC_DIR
+from experience_apis.schema import build_schema
+from process_apis.billing import routes as billing_routes
+from process_apis.contracts import routes as contract_routes
+from process_apis.exceptions import routes as exception_routes
+from process_apis.master_data import routes as master_data_routes
+from process_apis.milestones import routes as milestone_routes
+from system_apis import routes as system_routes
+
+__all__ = ["create_app"]
+
+PUBLIC_PATHS = ("/healthz", "/readyz", "/docs", "/openapi.json", "/static/", "/dashboard")
+DESCRIPTION = (
+    "psbridge turns signed contracts, hours, expenses and milestones into invoices posted to the ERP "
+    "exactly once. Amounts are decimal strings; errors are RFC 9457 problem+json."
+)
+
+
+def _redis_storage_uri(url: str) -> str:
+    # limits names the embedded server's Unix socket scheme differently from redis-py.
+    return "redis+unix://" + url.removeprefix("unix://") if url.startswith("unix://") else url
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    checks = await request.app.state.services.ready()
+    ok = all(checks.values())
+    return JSONResponse({"status": "ready" if ok else "unavailable", "checks": checks}, 200 if ok else 503)
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(request.app.state.openapi)
+
+
+async def docs(request: Request) -> Response:
+    return HTMLResponse(swagger_html("/openapi.json", "/static"), headers={"Content-Security-Policy": DOCS_CSP})
+
+
+def _rate_limited(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RateLimitExceeded)
+    limiter: Limiter = request.app.state.limiter
+    retry_after = 1
+    view = getattr(request.state, "view_rate_limit", None)
+    if view is not None:
+        reset, _ = limiter.limiter.get_window_stats(view[0], *view[1])
+        retry_after = max(1, int(reset - time.time()) + 1)
+    return problem_response(
+        problem(429, f"rate limit exceeded: {exc.detail}", "RATE_LIMITED"), {"Retry-After": str(retry_after)}
+    )
+
+
+def api_routes() -> list[BaseRoute]:
+    return [
+        *contract_routes.routes,
+        *milestone_routes.routes,
+        *billing_routes.routes,
+        *master_data_routes.routes,
+        *exception_routes.routes,
+        *system_routes.routes,
+    ]
+
+
+def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
+    settings = settings or Settings()
+    configure_logging()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with build_services(settings, transport) as services:
+            app.state.services = services
+            yield
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
+        Route("/openapi.json", openapi),
+        Route("/docs", docs),
+        *api_routes(),
+        *experience_routes.routes,
+        *dashboard.routes,
+        # The narrower mount first: /static would otherwise swallow /static/experience.
+        Mount("/static/experience", StaticFiles(directory=EXPERIENCE_STATIC_DIR), name="experience-static"),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={**exception_handlers, RateLimitExceeded: _rate_limited},
+        middleware=[
+            Middleware(CorrelationMiddleware),
+            Middleware(MetricsMiddleware),
+            Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
+            Middleware(AuthMiddleware, public_paths=PUBLIC_PATHS),
+            Middleware(SlowAPIASGIMiddleware),
+            Middleware(IdempotencyMiddleware),
+        ],
+    )
+    app.state.limiter = Limiter(
+        key_func=_client_key,
+        default_limits=[settings.default_rate_limit],
+        storage_uri=_redis_storage_uri(settings.required_redis_url),
+        key_style="endpoint",
+        headers_enabled=False,
+    )
+    app.state.graphql_schema = build_schema(
+        settings.graphql_max_depth, settings.graphql_max_aliases, settings.graphql_max_tokens
+    )
+    app.state.openapi = build_openapi(routes, "psbridge", "1.0.0", DESCRIPTION)
+    return app
+
+
+def _client_key(request: Request) -> str:
+    # Keyed by the authenticated API client, never by a spoofable address.
+    client = getattr(request.state, "client", None)
+    return f"client:{client.id}" if client is not None else "anonymous"

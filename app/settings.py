@@ -1,0 +1,57 @@
+"""Settings: every knob is an environment variable prefixed ``PSBRIDGE_`` (also read from ``.env``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PSBRIDGE_", env_file=".env", extra="ignore")
+
+    env: Literal["dev", "test", "production"] = "dev"
+    database_url: str | None = None
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    sandbox_port: int = 8100
+
+    crm_url: str = "http://127.0.0.1:8100/crm"
+    psa_url: str = "http://127.0.0.1:8100/psa"
+    erp_url: str = "http://127.0.0.1:8100/erp"
+    tax_url: str = "http://127.0.0.1:8100/tax"
+    fx_url: str = "http://127.0.0.1:8100/fx"
+
+    erp_rate_limit: str = "50/second"
+    erp_max_concurrency: int = 4
+    outbound_timeout_seconds: float = 10.0
+
+    # Inbound limits; keyed by API client, never by a spoofable address.
+    default_rate_limit: str = "600/minute"
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_batch_entries: int = 5000
+
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    queue_name: str = "psbridge:queue"
+    job_max_tries: int = 8
+    exception_sla_hours: int = Field(default=24, ge=1)
+
+    graphql_max_depth: int = 10
+    graphql_max_aliases: int = 20
+    graphql_max_tokens: int = 2000
+    graphql_max_page_size: int = 100
+
+    @property
+    def required_database_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError("PSBRIDGE_DATABASE_URL is not set (psbridge dev resolves one for you)")
+        return self.database_url
+
+    @property
+    def required_redis_url(self) -> str:
+        if not self.redis_url:
+            raise RuntimeError("PSBRIDGE_REDIS_URL is not set (psbridge dev resolves one for you)")
+        return self.redis_url

@@ -1,0 +1,1 @@
+"""Experience layer: role-scoped GraphQL views, BI exports, the event feed and the dashboard."""

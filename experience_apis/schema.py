@@ -1,0 +1,151 @@
+"""The GraphQL experience schema (SDL of record: graphql/schema.graphql, checked for drift by a test)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import strawberry
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import Info
+
+from app.errors import NotFound
+from experience_apis.context import Context
+from process_apis.billing import queries as billing_queries
+from process_apis.contracts import queries as contract_queries
+
+
+@strawberry.type
+class Viewer:
+    name: str
+    role: str
+    customer_external_id: str | None
+
+
+@strawberry.type
+class Milestone:
+    key: str
+    name: str
+    amount: str = strawberry.field(description="Decimal string in the contract currency")
+    status: str
+    due_date: str | None
+    accepted_at: str | None
+
+
+@strawberry.type
+class Invoice:
+    id: strawberry.ID
+    contract_id: strawberry.ID
+    kind: str
+    status: str
+    currency: str
+    invoice_date: str
+    net: str
+    tax: str | None
+    total: str | None
+    erp_ref: str | None
+    posted_at: str | None
+
+    @staticmethod
+    def from_row(row: dict[str, Any]) -> Invoice:
+        return Invoice(
+            id=strawberry.ID(row["id"]), contract_id=strawberry.ID(row["contract_id"]), kind=row["kind"],
+            status=row["status"], currency=row["currency"], invoice_date=row["invoice_date"], net=row["net"],
+            tax=row["tax"], total=row["total"], erp_ref=row["erp_ref"], posted_at=row["posted_at"],
+        )
+
+
+@strawberry.type
+class Contract:
+    id: strawberry.ID
+    number: str
+    status: str
+    currency: str
+    billing_model: str
+    version: int
+    project_id: str | None
+    customer_external_id: str
+    milestones: list[Milestone]
+
+    @strawberry.field(description="On invoices queued, posting or posted")
+    async def billed_amount(self, info: Info[Context, None]) -> str:
+        return await _money(info, self.id, "billed")
+
+    @strawberry.field(description="Billable and not yet on a queued/posted invoice (blocked included)")
+    async def unbilled_amount(self, info: Info[Context, None]) -> str:
+        return await _money(info, self.id, "unbilled")
+
+    @strawberry.field(description="Held amounts that have a value")
+    async def held_amount(self, info: Info[Context, None]) -> str:
+        return await _money(info, self.id, "held")
+
+    @strawberry.field
+    async def invoices(self, info: Info[Context, None]) -> list[Invoice]:
+        async with info.context.db.connection() as conn:
+            page = await billing_queries.list_invoices(conn, uuid.UUID(self.id), None, 100, None)
+        return [Invoice.from_row(row) for row in page["items"]]
+
+
+async def _money(info: Info[Context, None], contract_id: str, key: str) -> str:
+    found = await info.context.money.load(uuid.UUID(contract_id))
+    return str(found[key]) if found else "0"
+
+
+def _contract(detail: dict[str, Any]) -> Contract:
+    return Contract(
+        id=strawberry.ID(detail["id"]), number=detail["number"], status=detail["status"],
+        currency=detail["currency"], billing_model=detail["billing_model"], version=detail["version"],
+        project_id=detail["project_id"], customer_external_id=detail["customer"]["external_id"],
+        milestones=[
+            Milestone(key=m["key"], name=m["name"], amount=m["amount"], status=m["status"],
+                      due_date=m["due_date"], accepted_at=m["accepted_at"])
+            for m in detail["milestones"]
+        ],
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def viewer(self, info: Info[Context, None]) -> Viewer:
+        client = info.context.client
+        return Viewer(name=client.name, role=client.role, customer_external_id=client.customer_external_id)
+
+    @strawberry.field
+    async def contract(self, info: Info[Context, None], id: strawberry.ID) -> Contract | None:
+        try:
+            contract_id = uuid.UUID(str(id))
+        except ValueError:
+            return None
+        async with info.context.db.connection() as conn:
+            try:
+                detail = await contract_queries.get_contract(conn, contract_id)
+            except NotFound:
+                return None
+        scope = info.context.customer_scope
+        if scope is not None and detail["customer"]["external_id"] != scope:
+            return None  # enforced where data is read: another customer's contract does not exist
+        return _contract(detail)
+
+    @strawberry.field
+    async def contracts(
+        self, info: Info[Context, None], status: str | None = None, first: int = 50, after: str | None = None
+    ) -> list[Contract]:
+        limit = max(1, min(first, info.context.max_page_size))
+        async with info.context.db.connection() as conn:
+            page = await contract_queries.list_contracts(conn, None, status, limit, after, info.context.customer_scope)
+            details = [await contract_queries.get_contract(conn, uuid.UUID(c["id"])) for c in page["items"]]
+        return [_contract(d) for d in details]
+
+
+def build_schema(max_depth: int = 10, max_aliases: int = 20, max_tokens: int = 2000) -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        config=StrawberryConfig(auto_camel_case=True),
+        extensions=[
+            lambda: QueryDepthLimiter(max_depth=max_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+            lambda: MaxTokensLimiter(max_token_count=max_tokens),
+        ],
+    )

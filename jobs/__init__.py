@@ -1,0 +1,1 @@
+"""arq job functions: each gets the services from ctx, calls one method, and lets errors rise."""

@@ -1,0 +1,27 @@
+"""What every job shares: its correlation id, and backoff with jitter that honours Retry-After."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from arq import Retry
+
+from app.errors import BackendUnavailable
+from app.observability import set_correlation_id
+
+
+def is_final_attempt(ctx: dict[str, Any]) -> bool:
+    return int(ctx.get("job_try", 1)) >= int(ctx.get("max_tries", 1))
+
+
+def retry_later(ctx: dict[str, Any], exc: BackendUnavailable) -> Retry:
+    attempt = int(ctx.get("job_try", 1))
+    backoff = min(300.0, 0.5 * 2 ** (attempt - 1))
+    delay = max(exc.retry_after or 0.0, random.uniform(backoff / 2, backoff))  # noqa: S311 - jitter
+    return Retry(defer=delay)
+
+
+def bind_correlation(ctx: dict[str, Any], correlation_id: str | None) -> None:
+    """Jobs continue the request's correlation id; the sweeper's jobs fall back to the job id."""
+    set_correlation_id(correlation_id or str(ctx.get("job_id")))

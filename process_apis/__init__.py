@@ -1,0 +1,1 @@
+"""Process APIs: one package per workflow (service, rules, queries, commands, routes)."""

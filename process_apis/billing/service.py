@@ -1,0 +1,214 @@
+"""Billing verbs: package transactions into invoices, quote their tax, post them to the ERP once."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+from app.canonical import BilledItem, InvoicePosting, PostingLine, TaxRejection
+from app.db import Database
+from app.errors import BackendUnavailable, Conflict, NotFound
+from app.observability import correlation_id
+from app.outbox import record_audit, record_event
+from app.tasks import TaskQueue
+from process_apis.billing import queries, store
+from process_apis.billing.commands import BillingRunIn
+from process_apis.billing.rules import build_lines, invoice_kind, line_tax
+from process_apis.exceptions.store import raise_exception, resolve_exceptions
+from system_apis.crm.port import CrmPort
+from system_apis.erp.port import ErpPort, ErpRejected
+from system_apis.psa.port import PsaPort
+from system_apis.tax.port import TaxPort
+
+__all__ = ["BillingService", "post_job_id"]
+
+
+def post_job_id(invoice_id: uuid.UUID | str, attempt: int = 0) -> str:
+    return f"post:{invoice_id}" + (f":r{attempt}" if attempt else "")
+
+
+class BillingService:
+    def __init__(
+        self, db: Database, tax: TaxPort, erp: ErpPort, psa: PsaPort, crm: CrmPort, queue: TaskQueue
+    ) -> None:
+        self.db, self.tax, self.erp, self.psa, self.crm, self.queue = db, tax, erp, psa, crm, queue
+
+    async def run_billing(self, cmd: BillingRunIn, actor: str | None) -> dict[str, Any]:
+        run_id = uuid.uuid4()
+        invoice_ids: list[uuid.UUID] = []
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "insert into billing_run (id, as_of, scope, correlation_id) values ($1, $2, $3, $4)",
+                run_id, cmd.as_of, cmd.model_dump(mode="json", exclude={"as_of"}), correlation_id(),
+            )
+            rows = await store.claim_billable(conn, cmd.as_of, cmd.legal_entity, cmd.scope_ids())
+            groups: dict[tuple[uuid.UUID, str], list[Any]] = defaultdict(list)
+            for row in rows:
+                groups[(row["contract_id"], row["currency"])].append(row)
+            for (contract_id, currency), group in groups.items():
+                lines = build_lines([store.to_billable(r) for r in group])
+                net = sum((line.net for line in lines), Decimal(0))
+                invoice_id = uuid.uuid4()
+                await store.insert_draft_invoice(
+                    conn, invoice_id, run_id, contract_id, invoice_kind(net), currency, cmd.as_of, net, lines
+                )
+                invoice_ids.append(invoice_id)
+            await record_event(conn, "billing_run.completed", "billing_run", str(run_id),
+                               {"as_of": cmd.as_of.isoformat(), "invoices": [str(i) for i in invoice_ids]})
+            await record_audit(conn, actor, "billing_run.create", "billing_run", str(run_id))
+        for invoice_id in invoice_ids:
+            await self.quote_invoice(invoice_id)
+        async with self.db.connection() as conn:
+            invoices = await queries.invoice_summaries(conn, invoice_ids)
+        return {"id": str(run_id), "as_of": cmd.as_of.isoformat(), "invoices": invoices}
+
+    async def quote_invoice(self, invoice_id: uuid.UUID) -> str:
+        """Ask the tax API for the invoice's lines: queued (and enqueued) or blocked. Returns the status."""
+        async with self.db.connection() as conn:
+            ctx = await store.tax_context(conn, invoice_id)
+            if ctx is None:
+                raise NotFound(f"invoice {invoice_id} does not exist", "UNKNOWN_INVOICE")
+            if ctx["status"] not in ("draft", "blocked"):
+                return str(ctx["status"])
+            lines = await store.invoice_lines(conn, invoice_id)
+        try:
+            quote = await self.tax.quote(
+                ctx["seller_country"], ctx["tax_jurisdiction"], ctx["customer_tax_id"], ctx["currency"],
+                [(str(line["line_no"]), line["net"]) for line in lines],
+            )
+        except BackendUnavailable:
+            # The draft stays a draft; the job retries and the sweeper finds drafts a crash left.
+            await self.queue.enqueue("quote_invoice", str(invoice_id), job_id=f"quote:{invoice_id}",
+                                     defer_seconds=5)
+            return str(ctx["status"])
+        async with self.db.transaction() as conn:
+            if isinstance(quote, TaxRejection):
+                if await store.block_invoice(conn, invoice_id, "TAX_VALIDATION_FAILED"):
+                    await raise_exception(
+                        conn, "TAX_VALIDATION_FAILED", "invoice", str(invoice_id),
+                        f"{quote.code}: {quote.detail}", ["retry"], group_key=f"TAX_VALIDATION_FAILED:{ctx['contract_id']}",
+                    )
+                    await record_event(conn, "invoice.blocked", "invoice", str(invoice_id),
+                                       {"codes": ["TAX_VALIDATION_FAILED"]})
+                return "blocked"
+            rates = {line.key: line.rate for line in quote.lines}
+            line_nos = [line["line_no"] for line in lines]
+            line_rates = [rates[str(no)] for no in line_nos]
+            taxes = [line_tax(line["net"], rate, ctx["currency"]) for line, rate in zip(lines, line_rates, strict=True)]
+            if not await store.apply_tax(conn, invoice_id, line_nos, line_rates, taxes, quote.treatment, quote.note):
+                return "queued"
+            await resolve_exceptions(conn, "invoice", str(invoice_id), ["TAX_VALIDATION_FAILED"])
+            await record_event(conn, "invoice.queued", "invoice", str(invoice_id), {"treatment": quote.treatment})
+        await self.queue.enqueue("post_invoice", str(invoice_id), job_id=post_job_id(invoice_id))
+        return "queued"
+
+    async def retry_invoice(self, invoice_id: uuid.UUID, actor: str | None) -> dict[str, Any]:
+        """Re-quote a blocked invoice, or re-drive a failed posting."""
+        async with self.db.transaction() as conn:
+            row = await conn.fetchrow("select status, attempts from invoice where id = $1 for update", invoice_id)
+            if row is None:
+                raise NotFound(f"invoice {invoice_id} does not exist", "UNKNOWN_INVOICE")
+            if row["status"] not in ("blocked", "failed", "draft"):
+                raise Conflict(f"invoice is {row['status']}; only blocked or failed invoices are retried",
+                               "NOT_RETRYABLE")
+            if row["status"] == "failed":
+                await conn.execute(
+                    "update invoice set status = 'queued', updated_at = now() where id = $1", invoice_id
+                )
+            await record_audit(conn, actor, "invoice.retry", "invoice", str(invoice_id), {"from": row["status"]})
+        if row["status"] == "failed":
+            await self.queue.enqueue("post_invoice", str(invoice_id), job_id=post_job_id(invoice_id, row["attempts"]))
+        else:
+            await self.quote_invoice(invoice_id)
+        async with self.db.connection() as conn:
+            return await queries.get_invoice(conn, invoice_id)
+
+    async def post_invoice(self, invoice_id: uuid.UUID, final_attempt: bool) -> str:
+        """Upsert the invoice in the ERP by its own id: however often this runs, one ERP record."""
+        async with self.db.transaction() as conn:
+            claimed = await conn.fetchval(
+                """update invoice set status = 'posting', attempts = attempts + 1, updated_at = now()
+                   where id = $1 and status in ('queued', 'posting') returning true""",
+                invoice_id,
+            )
+            ctx = await store.posting_context(conn, invoice_id)
+            lines = await store.invoice_lines(conn, invoice_id)
+        if ctx is None:
+            raise NotFound(f"invoice {invoice_id} does not exist", "UNKNOWN_INVOICE")
+        if not claimed:
+            return str(ctx["status"])  # posted already, or blocked: nothing to do
+        posting = _posting(ctx, lines)
+        try:
+            erp_ref = await self.erp.upsert_document(posting)
+        except BackendUnavailable as exc:
+            if final_attempt:
+                await self._fail(invoice_id, "ERP_POSTING_FAILED", exc.detail)
+            else:
+                async with self.db.transaction() as conn:
+                    await conn.execute("update invoice set last_error = $2 where id = $1", invoice_id, exc.detail)
+            raise
+        except ErpRejected as exc:
+            await self._fail(invoice_id, "ERP_POSTING_FAILED", f"{exc.code}: {exc.detail}")
+            return "failed"
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                """update invoice set status = 'posted', erp_ref = $2, posted_at = now(), last_error = null,
+                          updated_at = now() where id = $1""",
+                invoice_id, erp_ref,
+            )
+            await conn.execute(
+                """insert into external_ref (canonical_type, canonical_id, system, external_id)
+                   values ('invoice', $1, 'erp', $2) on conflict do nothing""",
+                invoice_id, erp_ref,
+            )
+            await resolve_exceptions(conn, "invoice", str(invoice_id), ["ERP_POSTING_FAILED"])
+            await record_event(conn, "invoice.posted", "invoice", str(invoice_id),
+                               {"erp_ref": erp_ref, "total": ctx["total"], "currency": ctx["currency"]})
+        await self.queue.enqueue("notify_billed", str(invoice_id), job_id=f"billed:{invoice_id}")
+        return "posted"
+
+    async def _fail(self, invoice_id: uuid.UUID, code: str, detail: str) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "update invoice set status = 'failed', codes = array[$2], last_error = $3, updated_at = now() "
+                "where id = $1", invoice_id, code, detail,
+            )
+            await raise_exception(conn, code, "invoice", str(invoice_id), detail, ["retry"], group_key=code)
+            await record_event(conn, "invoice.failed", "invoice", str(invoice_id), {"codes": [code]})
+
+    async def notify_billed(self, invoice_id: uuid.UUID) -> int:
+        """Tell the PSA which items are billed and the CRM what was invoiced on the contract."""
+        async with self.db.connection() as conn:
+            ctx = await store.posting_context(conn, invoice_id)
+            if ctx is None or ctx["status"] != "posted":
+                return 0
+            items = await conn.fetch(
+                """select bt.subject_type, coalesce(te.external_id, ex.external_id, bt.milestone_key) as external_id
+                   from billing_transaction bt
+                   left join time_entry te on bt.subject_type = 'time_entry' and te.id::text = bt.subject_id
+                   left join expense ex on bt.subject_type = 'expense' and ex.id::text = bt.subject_id
+                   where bt.invoice_id = $1""",
+                invoice_id,
+            )
+        billed = [BilledItem(r["subject_type"], r["external_id"], str(invoice_id)) for r in items]
+        if billed:
+            await self.psa.mark_billed(billed)
+        await self.crm.report_billing(ctx["contract_external_id"], str(invoice_id), "posted", ctx["total"],
+                                      ctx["currency"])
+        return len(billed)
+
+
+def _posting(ctx: Any, lines: list[Any]) -> InvoicePosting:
+    return InvoicePosting(
+        external_id=str(ctx["id"]), kind=ctx["kind"], customer_external_id=ctx["customer_external_id"],
+        subsidiary=ctx["legal_entity"], currency=ctx["currency"], invoice_date=ctx["invoice_date"],
+        memo=f"{ctx['contract_number']} — psbridge invoice {ctx['id']}",
+        lines=[
+            PostingLine(line["description"], line["quantity"], line["unit_price"], line["net"], line["tax_rate"],
+                        line["tax"] if line["tax"] is not None else Decimal(0))
+            for line in lines
+        ],
+        net=ctx["net"], tax=ctx["tax"] or Decimal(0), total=ctx["total"] or ctx["net"],
+    )

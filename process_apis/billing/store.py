@@ -1,0 +1,132 @@
+"""SQL for billing: claiming transactions, writing invoices and lines set-based."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from app.db import Connection, dumps
+from app.observability import correlation_id
+from process_apis.billing.rules import Billable, DraftLine
+
+
+async def claim_billable(
+    conn: Connection, as_of: date, legal_entity: str | None, contract_ids: list[uuid.UUID] | None
+) -> list[Any]:
+    """Lock every unbilled billable transaction in scope; SKIP LOCKED keeps concurrent runs disjoint."""
+    return await conn.fetch(
+        """select bt.id, bt.contract_id, bt.currency, bt.kind, bt.amount, bt.quantity, bt.rate, bt.role,
+                  bt.category, bt.milestone_key, bt.is_adjustment, m.name as milestone_name
+           from billing_transaction bt
+           join contract c on c.id = bt.contract_id
+           left join milestone m on m.contract_id = bt.contract_id and m.version = bt.subject_version
+                                and m.key = bt.milestone_key
+           where bt.status = 'unbilled' and bt.billing = 'billable' and bt.invoice_id is null
+             and bt.service_date <= $1
+             and ($2::text is null or c.legal_entity = $2)
+             and ($3::uuid[] is null or bt.contract_id = any($3))
+           order by bt.contract_id, bt.service_date, bt.id
+           for update of bt skip locked""",
+        as_of, legal_entity, contract_ids,
+    )
+
+
+def to_billable(row: Any) -> Billable:
+    return Billable(
+        id=str(row["id"]), kind=row["kind"], amount=row["amount"], quantity=row["quantity"], rate=row["rate"],
+        role=row["role"], category=row["category"], milestone_key=row["milestone_key"],
+        milestone_name=row["milestone_name"], is_adjustment=row["is_adjustment"],
+    )
+
+
+async def insert_draft_invoice(
+    conn: Connection, invoice_id: uuid.UUID, run_id: uuid.UUID, contract_id: uuid.UUID, kind: str,
+    currency: str, invoice_date: date, net: Any, lines: list[DraftLine],
+) -> None:
+    await conn.execute(
+        """insert into invoice (id, billing_run_id, contract_id, kind, currency, invoice_date, net, status,
+                                correlation_id)
+           values ($1, $2, $3, $4, $5, $6, $7, 'draft', $8)""",
+        invoice_id, run_id, contract_id, kind, currency, invoice_date, net, correlation_id(),
+    )
+    await conn.execute(
+        """insert into invoice_line (invoice_id, line_no, kind, key, description, quantity, unit_price, net,
+                                     transaction_ids)
+           select $1, l.no, l.kind, l.key, l.description, l.quantity, l.unit_price, l.net,
+                  array(select jsonb_array_elements_text(l.ids::jsonb))::uuid[]
+           from unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::numeric[],
+                       $8::numeric[], $9::text[])
+                as l(no, kind, key, description, quantity, unit_price, net, ids)""",
+        invoice_id, list(range(1, len(lines) + 1)), [line.kind for line in lines], [line.key for line in lines],
+        [line.description for line in lines], [line.quantity for line in lines],
+        [line.unit_price for line in lines], [line.net for line in lines],
+        [dumps(line.transaction_ids) for line in lines],
+    )
+    await conn.execute(
+        """update billing_transaction set invoice_id = $1, status = 'invoiced', updated_at = now()
+           where id = any($2::uuid[])""",
+        invoice_id, [tid for line in lines for tid in line.transaction_ids],
+    )
+
+
+async def tax_context(conn: Connection, invoice_id: uuid.UUID) -> Any:
+    """What the tax quote needs: the seller's country and the newest version's tax terms."""
+    return await conn.fetchrow(
+        """select i.id, i.status, i.currency, i.contract_id, le.country as seller_country,
+                  v.tax_jurisdiction, v.customer_tax_id
+           from invoice i
+           join contract c on c.id = i.contract_id
+           join legal_entity le on le.code = c.legal_entity
+           join contract_version v on v.contract_id = c.id and v.version = c.current_version
+           where i.id = $1""",
+        invoice_id,
+    )
+
+
+async def invoice_lines(conn: Connection, invoice_id: uuid.UUID) -> list[Any]:
+    return await conn.fetch("select * from invoice_line where invoice_id = $1 order by line_no", invoice_id)
+
+
+async def apply_tax(
+    conn: Connection, invoice_id: uuid.UUID, line_nos: list[int], rates: list[Any], taxes: list[Any],
+    treatment: str, note: str | None,
+) -> bool:
+    updated = await conn.fetchval(
+        """update invoice set status = 'queued', codes = '{}', tax_treatment = $2, notes = $3,
+                  tax = (select sum(t) from unnest($4::numeric[]) t),
+                  total = net + (select sum(t) from unnest($4::numeric[]) t), updated_at = now()
+           where id = $1 and status in ('draft', 'blocked') returning true""",
+        invoice_id, treatment, note, taxes,
+    )
+    if not updated:
+        return False
+    await conn.execute(
+        """update invoice_line l set tax_rate = x.rate, tax = x.tax, total = l.net + x.tax
+           from unnest($2::int[], $3::numeric[], $4::numeric[]) as x(no, rate, tax)
+           where l.invoice_id = $1 and l.line_no = x.no""",
+        invoice_id, line_nos, rates, taxes,
+    )
+    return True
+
+
+async def block_invoice(conn: Connection, invoice_id: uuid.UUID, code: str) -> bool:
+    updated = await conn.fetchval(
+        """update invoice set status = 'blocked', codes = array[$2], tax = null, total = null, updated_at = now()
+           where id = $1 and status in ('draft', 'blocked') returning true""",
+        invoice_id, code,
+    )
+    await conn.execute(
+        "update invoice_line set tax_rate = null, tax = null, total = null where invoice_id = $1", invoice_id
+    )
+    return bool(updated)
+
+
+async def posting_context(conn: Connection, invoice_id: uuid.UUID) -> Any:
+    return await conn.fetchrow(
+        """select i.*, c.number as contract_number, c.legal_entity, c.external_id as contract_external_id,
+                  cu.external_id as customer_external_id
+           from invoice i join contract c on c.id = i.contract_id join customer cu on cu.id = c.customer_id
+           where i.id = $1""",
+        invoice_id,
+    )

@@ -1,0 +1,145 @@
+"""Contract read models: the detail view and the paginated list."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from app.db import Connection
+from app.errors import NotFound
+from app.money import to_str
+from app.pagination import decode_cursor, encode_cursor
+
+
+def _propagation(rows: list[Any]) -> dict[str, Any]:
+    return {
+        r["target"]: {
+            "status": r["status"],
+            "attempts": r["attempts"],
+            "last_error": r["last_error"],
+            "confirmed_at": r["confirmed_at"].isoformat() if r["confirmed_at"] else None,
+        }
+        for r in rows
+    }
+
+
+async def get_contract(conn: Connection, contract_id: uuid.UUID) -> dict[str, Any]:
+    c = await conn.fetchrow(
+        """select c.*, cu.external_id as customer_external_id, cu.name as customer_name
+           from contract c join customer cu on cu.id = c.customer_id where c.id = $1""",
+        contract_id,
+    )
+    if c is None:
+        raise NotFound(f"contract {contract_id} does not exist")
+    versions = await conn.fetch(
+        "select * from contract_version where contract_id = $1 order by version", contract_id
+    )
+    propagation = await conn.fetch(
+        "select * from propagation where contract_id = $1 order by version, target", contract_id
+    )
+    milestones = await conn.fetch(
+        """select m.key, m.name, m.amount, m.due_date, m.depends_on, a.accepted_at, a.amount as accepted_amount,
+                  bt.invoice_id, i.status as invoice_status
+           from milestone m
+           left join milestone_acceptance a on a.contract_id = m.contract_id and a.key = m.key
+           left join billing_transaction bt on bt.id = a.transaction_id
+           left join invoice i on i.id = bt.invoice_id
+           where m.contract_id = $1 and m.version = $2 order by m.due_date nulls last, m.key""",
+        contract_id, c["current_version"],
+    )
+    exceptions = await conn.fetch(
+        """select id, code, detail, status from exception
+           where subject_type = 'contract' and subject_id = $1 and status <> 'resolved' order by created_at""",
+        str(contract_id),
+    )
+    currency = c["currency"]
+    by_version: dict[int, list[Any]] = {}
+    for p in propagation:
+        by_version.setdefault(p["version"], []).append(p)
+    latest = versions[-1]
+    return {
+        "id": str(c["id"]),
+        "source": c["source"],
+        "external_id": c["external_id"],
+        "number": c["number"],
+        "status": c["status"],
+        "customer": {"external_id": c["customer_external_id"], "name": c["customer_name"]},
+        "legal_entity": c["legal_entity"],
+        "currency": currency,
+        "billing_model": c["billing_model"],
+        "project_id": c["project_id"],
+        "version": c["current_version"],
+        "total_value": to_str(latest["total_value"], currency),
+        "start_date": latest["start_date"].isoformat(),
+        "end_date": latest["end_date"].isoformat(),
+        "time_cap": to_str(latest["time_cap"], currency),
+        "tax": {"jurisdiction": latest["tax_jurisdiction"], "customer_tax_id": latest["customer_tax_id"]},
+        "propagation": _propagation(by_version.get(c["current_version"], [])),
+        "versions": [
+            {
+                "version": v["version"],
+                "effective_date": v["effective_date"].isoformat(),
+                "reason": v["reason"],
+                "total_value": to_str(v["total_value"], currency),
+                "created_at": v["created_at"].isoformat(),
+                "propagation": _propagation(by_version.get(v["version"], [])),
+            }
+            for v in versions
+        ],
+        "milestones": [
+            {
+                "key": m["key"],
+                "name": m["name"],
+                "amount": to_str(m["accepted_amount"] if m["accepted_at"] else m["amount"], currency),
+                "due_date": m["due_date"].isoformat() if m["due_date"] else None,
+                "depends_on": list(m["depends_on"]),
+                "status": _milestone_status(m),
+                "accepted_at": m["accepted_at"].isoformat() if m["accepted_at"] else None,
+            }
+            for m in milestones
+        ],
+        "exceptions": [
+            {"id": str(e["id"]), "code": e["code"], "detail": e["detail"], "status": e["status"]}
+            for e in exceptions
+        ],
+        "created_at": c["created_at"].isoformat(),
+        "updated_at": c["updated_at"].isoformat(),
+    }
+
+
+def _milestone_status(m: Any) -> str:
+    if m["accepted_at"] is None:
+        return "pending"
+    if m["invoice_status"] in ("queued", "posting", "posted"):
+        return "invoiced"
+    return "accepted"
+
+
+async def list_contracts(
+    conn: Connection, customer: str | None, status: str | None, limit: int, after: str | None,
+    customer_scope: str | None = None,
+) -> dict[str, Any]:
+    cursor = decode_cursor(after)
+    rows = await conn.fetch(
+        """select c.id, c.number, c.status, c.currency, c.billing_model, c.current_version, c.project_id,
+                  c.legal_entity, cu.external_id as customer_external_id, c.created_at
+           from contract c join customer cu on cu.id = c.customer_id
+           where ($1::text is null or cu.external_id = $1)
+             and ($2::text is null or c.status = $2)
+             and ($3::text is null or cu.external_id = $3)
+             and ($4::timestamptz is null or (c.created_at, c.id) > ($4, $5::uuid))
+           order by c.created_at, c.id limit $6""",
+        customer, status, customer_scope, cursor[0] if cursor else None, cursor[1] if cursor else None,
+        limit + 1,
+    )
+    page = rows[:limit]
+    items = [
+        {
+            "id": str(r["id"]), "number": r["number"], "status": r["status"], "currency": r["currency"],
+            "billing_model": r["billing_model"], "version": r["current_version"], "project_id": r["project_id"],
+            "legal_entity": r["legal_entity"], "customer_external_id": r["customer_external_id"],
+        }
+        for r in page
+    ]
+    next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit else None
+    return {"items": items, "next_cursor": next_cursor}

@@ -1,0 +1,125 @@
+"""Accepting a milestone creates exactly one billable transaction dated on the acceptance date."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from app.db import Database
+from app.errors import Conflict, NotFound
+from app.money import quantize
+from app.observability import correlation_id
+from app.outbox import record_audit, record_event
+from process_apis.milestones.commands import AcceptanceIn
+from process_apis.milestones.rules import VersionSpan, acceptance_date, check_acceptance, version_in_force
+
+__all__ = ["AcceptedMilestone", "MilestoneService"]
+
+
+@dataclass(frozen=True)
+class AcceptedMilestone:
+    milestone: dict[str, Any]
+    transaction: dict[str, Any]
+
+
+class MilestoneService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def accept_milestone(
+        self, contract_id: uuid.UUID, key: str, cmd: AcceptanceIn, actor: str | None
+    ) -> AcceptedMilestone:
+        on = acceptance_date(cmd.accepted_at)
+        async with self.db.transaction() as conn:
+            # The row lock serialises acceptances per contract: prerequisites are read consistently.
+            contract = await conn.fetchrow(
+                "select id, status, currency, current_version from contract where id = $1 for update", contract_id
+            )
+            if contract is None:
+                raise NotFound(f"contract {contract_id} does not exist")
+            existing = await conn.fetchrow(
+                "select * from milestone_acceptance where contract_id = $1 and key = $2", contract_id, key
+            )
+            if existing is not None and contract["status"] != "blocked":
+                if existing["accepted_at"] != cmd.accepted_at:
+                    raise Conflict(
+                        f"milestone {key} was already accepted at {existing['accepted_at'].isoformat()}",
+                        "ALREADY_ACCEPTED",
+                    )
+                return await self._result(conn, contract_id, key, existing)
+            versions = await conn.fetch(
+                "select version, effective_date, start_date from contract_version where contract_id = $1",
+                contract_id,
+            )
+            version = version_in_force([VersionSpan(v["version"], v["effective_date"]) for v in versions], on)
+            plan = {
+                m["key"]: m for m in await conn.fetch(
+                    "select * from milestone where contract_id = $1 and version = $2", contract_id, version
+                )
+            }
+            known = await conn.fetchval(
+                "select exists(select 1 from milestone where contract_id = $1 and key = $2)", contract_id, key
+            )
+            if not known:
+                raise NotFound(f"contract {contract_id} has no milestone {key}", "UNKNOWN_MILESTONE")
+            accepted = {
+                r["key"]: r["accepted_on"] for r in await conn.fetch(
+                    "select key, accepted_on from milestone_acceptance where contract_id = $1", contract_id
+                )
+            }
+            check_acceptance(
+                key=key, on=on, contract_status=contract["status"],
+                start_date=next(v["start_date"] for v in versions if v["version"] == 1),
+                in_force_keys=set(plan), depends_on=list(plan[key]["depends_on"]) if key in plan else [],
+                accepted_on=accepted,
+            )
+            amount = quantize(plan[key]["amount"], contract["currency"])
+            transaction_id = uuid.uuid4()
+            await conn.execute(
+                """insert into billing_transaction (id, contract_id, kind, subject_type, subject_id, subject_version,
+                       service_date, milestone_key, quantity, rate, amount, currency, billing, status, correlation_id)
+                   values ($1, $2, 'milestone', 'milestone', $3, $4, $5, $6, 1, $7, $7, $8,
+                           'billable', 'unbilled', $9)""",
+                transaction_id, contract_id, f"{contract_id}:{key}", version, on, key, amount,
+                contract["currency"], correlation_id(),
+            )
+            row = await conn.fetchrow(
+                """insert into milestone_acceptance (contract_id, key, accepted_at, accepted_on, accepted_by,
+                       evidence_uri, version, amount, transaction_id, correlation_id)
+                   values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning *""",
+                contract_id, key, cmd.accepted_at, on, cmd.accepted_by, cmd.evidence_uri, version, amount,
+                transaction_id, correlation_id(),
+            )
+            await record_event(conn, "milestone.accepted", "contract", str(contract_id),
+                               {"key": key, "amount": amount, "accepted_on": on.isoformat(),
+                                "transaction_id": str(transaction_id)})
+            await record_audit(conn, actor, "milestone.accept", "contract", str(contract_id), {"key": key})
+            return await self._result(conn, contract_id, key, row)
+
+    @staticmethod
+    async def _result(conn: Any, contract_id: uuid.UUID, key: str, acceptance: Any) -> AcceptedMilestone:
+        tx = await conn.fetchrow(
+            """select bt.id, bt.amount, bt.currency, bt.status, m.name, m.due_date, m.depends_on
+               from billing_transaction bt
+               join milestone m on m.contract_id = bt.contract_id and m.version = bt.subject_version
+                                and m.key = bt.milestone_key
+               where bt.id = $1""",
+            acceptance["transaction_id"],
+        )
+        currency = tx["currency"]
+        return AcceptedMilestone(
+            milestone={
+                "contract_id": str(contract_id), "key": key, "name": tx["name"],
+                "amount": format(quantize(acceptance["amount"], currency), "f"),
+                "due_date": tx["due_date"].isoformat() if tx["due_date"] else None,
+                "depends_on": list(tx["depends_on"]), "status": "accepted",
+                "accepted_at": acceptance["accepted_at"].isoformat(),
+                "accepted_on": acceptance["accepted_on"].isoformat(),
+                "accepted_by": acceptance["accepted_by"], "version": acceptance["version"],
+            },
+            transaction={
+                "id": str(tx["id"]), "amount": format(quantize(tx["amount"], currency), "f"),
+                "currency": currency, "status": tx["status"],
+            },
+        )

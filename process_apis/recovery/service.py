@@ -1,0 +1,52 @@
+"""Re-enqueue every intent whose job is gone: PostgreSQL is the truth, Redis only a buffer.
+
+A lost Redis (or a worker killed between commit and enqueue) loses no work: invoices left
+``draft``/``queued``/``posting`` and unconfirmed propagations are found here and queued again
+under their deterministic job ids, which arq de-duplicates while a job is live.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from app.db import Database
+from app.tasks import TaskQueue
+from process_apis.billing.service import post_job_id
+from process_apis.contracts.service import propagation_job_id
+
+__all__ = ["RecoveryService"]
+
+
+class RecoveryService:
+    def __init__(self, db: Database, queue: TaskQueue, grace: timedelta = timedelta(seconds=30)) -> None:
+        self.db, self.queue, self.grace = db, queue, grace
+
+    async def sweep(self) -> dict[str, int]:
+        async with self.db.connection() as conn:
+            invoices = await conn.fetch(
+                """select id, status from invoice
+                   where status in ('draft', 'queued', 'posting') and updated_at < now() - $1::interval""",
+                self.grace,
+            )
+            propagations = await conn.fetch(
+                """select distinct p.contract_id, p.version from propagation p
+                   join contract c on c.id = p.contract_id
+                   where c.status = 'active' and p.status = 'pending' and p.updated_at < now() - $1::interval""",
+                self.grace,
+            )
+        counts = {"quote": 0, "post": 0, "propagate": 0}
+        for row in invoices:
+            if row["status"] == "draft":
+                counts["quote"] += await self.queue.enqueue(
+                    "quote_invoice", str(row["id"]), job_id=f"quote:{row['id']}"
+                )
+            else:
+                counts["post"] += await self.queue.enqueue(
+                    "post_invoice", str(row["id"]), job_id=post_job_id(row["id"])
+                )
+        for row in propagations:
+            counts["propagate"] += await self.queue.enqueue(
+                "propagate_contract", str(row["contract_id"]), str(row["version"]),
+                job_id=propagation_job_id(row["contract_id"], row["version"]),
+            )
+        return counts

@@ -1,0 +1,8 @@
+"""Simulated outside world (CRM, PSA, NetSuite-shaped ERP, tax, FX) with fault injection.
+
+Imports nothing from psbridge's layers; psbridge reaches it only over HTTP.
+"""
+
+from sandbox.app import create_sandbox_app, run
+
+__all__ = ["create_sandbox_app", "run"]

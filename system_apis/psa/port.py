@@ -1,0 +1,15 @@
+"""The PSA (projects, plans, billing feedback) as process APIs see it."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from app.canonical import BilledItem, ProjectPlan
+
+
+class PsaPort(Protocol):
+    async def provision_project(self, plan: ProjectPlan) -> str:
+        """Create or update the project for this contract (idempotent by contract id); returns its id."""
+        ...
+
+    async def mark_billed(self, items: list[BilledItem]) -> None: ...

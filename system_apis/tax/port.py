@@ -1,0 +1,23 @@
+"""The tax engine as process APIs see it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Protocol
+
+from app.canonical import TaxJurisdiction, TaxQuote, TaxRejection
+
+
+class TaxPort(Protocol):
+    async def find_jurisdiction(self, code: str) -> TaxJurisdiction | None: ...
+
+    async def quote(
+        self,
+        seller_country: str,
+        jurisdiction: str,
+        customer_tax_id: str | None,
+        currency: str,
+        lines: list[tuple[str, Decimal]],
+    ) -> TaxQuote | TaxRejection:
+        """Per-line rates for a supply; a ``TaxRejection`` when the rules refuse it as described."""
+        ...

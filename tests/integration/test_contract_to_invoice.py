@@ -1,0 +1,150 @@
+"""The thin slice, through the API: contract -> project -> milestone -> billing run -> ERP posting."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import httpx
+
+from app.seed import ACME_CONTRACT
+from tests.conftest import auth
+
+
+def acme(**changes: Any) -> dict[str, Any]:
+    body = copy.deepcopy(ACME_CONTRACT)
+    body.update(changes)
+    return body
+
+
+async def register(api: httpx.AsyncClient, key: str, body: dict[str, Any]) -> httpx.Response:
+    return await api.post("/process/v1/contracts", json=body, headers=auth(key))
+
+
+async def test_active_contract_gets_a_psa_project_and_billing_schedule(api, keys, run_jobs, sandbox):
+    response = await register(api, keys["integration"], acme())
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["status"] == "active" and created["version"] == 1 and created["exceptions"] == []
+
+    await run_jobs()
+
+    contract = (await api.get(f"/process/v1/contracts/{created['id']}", headers=auth(keys["finance"]))).json()
+    assert contract["project_id"].startswith("PRJ-")
+    assert contract["propagation"]["psa"]["status"] == "confirmed"
+    assert contract["propagation"]["erp"]["status"] == "confirmed"
+    project = (await sandbox.get(f"/psa/projects/{contract['project_id']}")).json()
+    assert project["external_id"] == created["id"] and len(project["milestones"]) == 3
+    job = (await sandbox.get(f"/erp/services/rest/record/v1/job/eid:{created['id']}")).json()
+    assert [m["milestone"] for m in job["billingSchedule"]] == ["M1", "M2", "M3"]
+
+
+async def test_resending_the_same_contract_is_200_and_other_terms_409(api, keys):
+    first = await register(api, keys["integration"], acme())
+    again = await register(api, keys["integration"], acme())
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    changed = await register(api, keys["integration"], acme(total_value="300001.00"))
+    assert changed.status_code == 409
+    assert changed.headers["content-type"] == "application/problem+json"
+    assert changed.json()["code"] == "AMENDMENT_REQUIRED"
+
+
+async def test_governance_failures_are_all_reported_and_block_the_contract(api, keys):
+    body = acme(external_id="800XX0009", legal_entity="GB01", currency="JPY",
+                customer={"external_id": "NOBODY-1", "name": "Nobody"}, tax={"jurisdiction": "XX-YY"})
+    response = await register(api, keys["integration"], body)
+    assert response.status_code == 201
+    result = response.json()
+    assert result["status"] == "blocked"
+    assert sorted(e["code"] for e in result["exceptions"]) == [
+        "CURRENCY_NOT_ALLOWED", "CUSTOMER_NOT_IN_ERP", "UNKNOWN_TAX_JURISDICTION"
+    ]
+    listed = await api.get(f"/process/v1/exceptions?subject_id={result['id']}", headers=auth(keys["finance"]))
+    assert {e["code"] for e in listed.json()["items"]} == {e["code"] for e in result["exceptions"]}
+
+
+async def test_customer_in_another_subsidiary_and_milestones_not_summing_block(api, keys):
+    body = acme(external_id="800XX0010", customer={"external_id": "TYRELL-UK-001", "name": "Tyrell"},
+                total_value="300000.01")
+    result = (await register(api, keys["integration"], body)).json()
+    assert result["status"] == "blocked"
+    assert sorted(e["code"] for e in result["exceptions"]) == ["LEGAL_ENTITY_MISMATCH", "MILESTONES_DO_NOT_SUM"]
+
+
+async def test_milestone_prerequisites_then_invoice_posted_once(api, keys, run_jobs, sandbox):
+    contract_id = (await register(api, keys["integration"], acme())).json()["id"]
+    early = await api.post(f"/process/v1/milestones/{contract_id}/M2/acceptance",
+                           json={"accepted_at": "2026-03-28T16:00:00Z"}, headers=auth(keys["integration"]))
+    assert early.status_code == 409 and early.json()["code"] == "PREREQUISITES_NOT_MET"
+
+    accepted = await api.post(f"/process/v1/milestones/{contract_id}/M1/acceptance",
+                              json={"accepted_at": "2026-03-28T16:00:00Z", "accepted_by": "client PM"},
+                              headers=auth(keys["integration"]))
+    assert accepted.status_code == 200, accepted.text
+    transaction = accepted.json()["transaction"]
+    assert transaction["amount"] == "100000.00" and transaction["currency"] == "USD"
+
+    repeat = await api.post(f"/process/v1/milestones/{contract_id}/M1/acceptance",
+                            json={"accepted_at": "2026-03-28T16:00:00Z"}, headers=auth(keys["integration"]))
+    assert repeat.status_code == 200 and repeat.json()["transaction"]["id"] == transaction["id"]
+    other = await api.post(f"/process/v1/milestones/{contract_id}/M1/acceptance",
+                           json={"accepted_at": "2026-03-29T16:00:00Z"}, headers=auth(keys["integration"]))
+    assert other.status_code == 409 and other.json()["code"] == "ALREADY_ACCEPTED"
+
+    run = await api.post("/process/v1/billing-runs", json={"as_of": "2026-03-31"}, headers=auth(keys["finance"]))
+    assert run.status_code == 201, run.text
+    [invoice] = run.json()["invoices"]
+    # US01 sells in New York: 100,000.00 x 8.875 % = 8,875.00
+    assert (invoice["net"], invoice["tax"], invoice["total"]) == ("100000.00", "8875.00", "108875.00")
+    assert invoice["status"] == "queued" and invoice["kind"] == "invoice"
+
+    # Nothing is left to bill: a second run packages nothing.
+    second = await api.post("/process/v1/billing-runs", json={"as_of": "2026-03-31"}, headers=auth(keys["finance"]))
+    assert second.json()["invoices"] == []
+
+    await run_jobs()
+
+    posted = (await api.get(f"/process/v1/invoices/{invoice['id']}", headers=auth(keys["finance"]))).json()
+    assert posted["status"] == "posted" and posted["erp_ref"]
+    assert posted["lines"][0]["transaction_ids"] == [transaction["id"]]
+    erp = (await sandbox.get(f"/erp/services/rest/record/v1/invoice/eid:{invoice['id']}")).json()
+    assert erp["id"] == posted["erp_ref"] and erp["total"] == "108875.00"
+    listing = (await sandbox.get("/erp/services/rest/record/v1/invoice")).json()
+    assert listing["totalResults"] == 1
+    billed = (await sandbox.get("/psa/billing-status")).json()
+    assert [i["external_id"] for i in billed["items"]] == ["M1"]
+
+    gql = await api.post("/graphql", headers=auth(keys["finance"]), json={
+        "query": "query($id: ID!) { contract(id: $id) { number status billedAmount unbilledAmount "
+                 "milestones { key status } invoices { id status total } } }",
+        "variables": {"id": contract_id},
+    })
+    data = gql.json()["data"]["contract"]
+    assert data["number"] == "SOW-2026-014" and data["billedAmount"] == "100000.00"
+    assert data["unbilledAmount"] == "0.00"
+    assert [m["status"] for m in data["milestones"]] == ["invoiced", "pending", "pending"]
+    assert data["invoices"] == [{"id": invoice["id"], "status": "posted", "total": "108875.00"}]
+
+
+async def test_lost_erp_response_still_gives_one_erp_invoice(api, keys, run_jobs, sandbox):
+    contract_id = (await register(api, keys["integration"], acme())).json()["id"]
+    await api.post(f"/process/v1/milestones/{contract_id}/M1/acceptance",
+                   json={"accepted_at": "2026-03-28T16:00:00Z"}, headers=auth(keys["integration"]))
+    await sandbox.post("/__sandbox/faults", json={"erp": {"drop_response_rate": 1.0}})
+    run = await api.post("/process/v1/billing-runs", json={"as_of": "2026-03-31"}, headers=auth(keys["finance"]))
+    invoice_id = run.json()["invoices"][0]["id"]
+    await run_jobs()  # every ERP answer is lost: the job retries, then fails into the work queue
+    failed = (await api.get(f"/process/v1/invoices/{invoice_id}", headers=auth(keys["finance"]))).json()
+    assert failed["status"] == "failed" and failed["codes"] == ["ERP_POSTING_FAILED"]
+    queue = (await api.get("/process/v1/exceptions?code=ERP_POSTING_FAILED", headers=auth(keys["finance"]))).json()
+    assert [e["subject"]["id"] for e in queue["items"]] == [invoice_id]
+
+    await sandbox.post("/__sandbox/faults", json={"erp": {"drop_response_rate": 0.0}})
+    retried = await api.post(f"/process/v1/invoices/{invoice_id}/retry", headers=auth(keys["finance"]))
+    assert retried.status_code == 200
+    await run_jobs()
+    posted = (await api.get(f"/process/v1/invoices/{invoice_id}", headers=auth(keys["finance"]))).json()
+    assert posted["status"] == "posted"
+    listing = (await sandbox.get("/erp/services/rest/record/v1/invoice")).json()
+    assert listing["totalResults"] == 1  # upsert by external id: every attempt hit the same record
