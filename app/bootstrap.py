@@ -73,7 +73,12 @@ async def build_services(
         fx = HttpFx(http, settings.fx_url)
         crm = HttpCrm(http, settings.crm_url)
         yield Services(
-            settings=settings, db=db, queue=queue, erp=erp, tax=tax, fx=fx,
+            settings=settings,
+            db=db,
+            queue=queue,
+            erp=erp,
+            tax=tax,
+            fx=fx,
             contracts=ContractService(db, erp, psa, tax, queue),
             milestones=MilestoneService(db),
             billing=BillingService(db, tax, erp, psa, crm, queue),

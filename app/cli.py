@@ -29,8 +29,14 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None)) -> Non
     import uvicorn
 
     settings = Settings()
-    uvicorn.run("app.main:create_app", factory=True, host=host or settings.host, port=port or settings.port,
-                log_level="warning", proxy_headers=False)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="warning",
+        proxy_headers=False,
+    )
 
 
 @app.command()
@@ -100,12 +106,17 @@ def dev(port: int = typer.Option(None), sandbox_port: int = typer.Option(None)) 
             "PSBRIDGE_REDIS_URL": urls.redis_url,
             "PSBRIDGE_PORT": str(api_port),
             "PSBRIDGE_SANDBOX_PORT": str(sbx_port),
-            **{f"PSBRIDGE_{s}_URL": f"http://127.0.0.1:{sbx_port}/{s.lower()}" for s in ("CRM", "PSA", "ERP", "TAX", "FX")},
+            **{
+                f"PSBRIDGE_{s}_URL": f"http://127.0.0.1:{sbx_port}/{s.lower()}"
+                for s in ("CRM", "PSA", "ERP", "TAX", "FX")
+            },
         }
         os.environ.update(env)
         settings = Settings()
-        _info(f"PostgreSQL: {_redact(urls.database_url)}  Redis: {urls.redis_url}"
-              + ("  (embedded)" if urls.embedded else ""))
+        _info(
+            f"PostgreSQL: {_redact(urls.database_url)}  Redis: {urls.redis_url}"
+            + ("  (embedded)" if urls.embedded else "")
+        )
         from app.migrate import migrate as run_migrations
 
         asyncio.run(run_migrations(urls.database_url))

@@ -516,9 +516,7 @@ class EmbeddedPostgres:
         info = self._postmaster()
         if info is not None and _pid_alive(info[0]):
             # Stale pid file whose pid now belongs to another process: postgres would refuse to start.
-            log.warning(
-                "removing stale %s (pid %s is not this server)", self.pgdata / "postmaster.pid", info[0]
-            )
+            log.warning("removing stale %s (pid %s is not this server)", self.pgdata / "postmaster.pid", info[0])
             (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
         previous = self._read_conf_port()
         candidates = [previous] if previous and _port_bindable(self.host, previous) else []
@@ -528,22 +526,16 @@ class EmbeddedPostgres:
             self._write_conf(port)
             t0 = time.monotonic()
             try:
-                self._run(
-                    "pg_ctl", "-D", str(self.pgdata), "-l", str(self.logfile), "-w", "-t", "60", "start"
-                )
+                self._run("pg_ctl", "-D", str(self.pgdata), "-l", str(self.logfile), "-w", "-t", "60", "start")
             except subprocess.CalledProcessError as exc:
-                last = RuntimeError(
-                    f"pg_ctl start failed:\n{exc.output}\n--- {self.logfile}:\n{_tail(self.logfile)}"
-                )
+                last = RuntimeError(f"pg_ctl start failed:\n{exc.output}\n--- {self.logfile}:\n{_tail(self.logfile)}")
                 if "could not bind" in _tail(self.logfile, 10):
                     continue  # port taken between probe and bind: try another
                 raise last from exc
             running = self.running_port()
             if running is None:
                 raise RuntimeError(f"embedded PostgreSQL exited right after start:\n{_tail(self.logfile)}")
-            log.info(
-                "started embedded PostgreSQL on %s:%s (%.1fs)", self.host, running, time.monotonic() - t0
-            )
+            log.info("started embedded PostgreSQL on %s:%s (%.1fs)", self.host, running, time.monotonic() - t0)
             return running
         assert last is not None
         raise last
@@ -669,9 +661,7 @@ class EmbeddedRedis:
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30, cwd=self.dir,
         )  # fmt: skip
         if proc.returncode != 0:
-            raise RuntimeError(
-                f"redis-server failed to start:\n{proc.stdout}{proc.stderr}\n{_tail(self.logfile)}"
-            )
+            raise RuntimeError(f"redis-server failed to start:\n{proc.stdout}{proc.stderr}\n{_tail(self.logfile)}")
         if not self._wait_ready(60):
             raise RuntimeError(f"embedded Redis did not answer on {self.socket_path}:\n{_tail(self.logfile)}")
         log.info("started embedded Redis on %s (%.2fs)", self.socket_path, time.monotonic() - t0)
@@ -736,9 +726,7 @@ def _local_redis() -> str | None:
                          socket_connect_timeout=PROBE_TIMEOUT) as r:  # fmt: skip
             r.ping()
     except (redis.RedisError, OSError) as exc:
-        log.warning(
-            "Redis on %s:%s does not answer PING without auth (%r)", LOCAL_HOST, LOCAL_REDIS_PORT, exc
-        )
+        log.warning("Redis on %s:%s does not answer PING without auth (%r)", LOCAL_HOST, LOCAL_REDIS_PORT, exc)
         return None
     return f"redis://{LOCAL_HOST}:{LOCAL_REDIS_PORT}/0"
 
@@ -766,9 +754,7 @@ def resolve_services(
         db_url: str | None
         db_source: Source
         if database_url:
-            db_url = (
-                database_url if _database_of(database_url) else _with_database(database_url, database_name)
-            )
+            db_url = database_url if _database_of(database_url) else _with_database(database_url, database_name)
             ensure_database(db_url)
             db_source = "configured"
         else:

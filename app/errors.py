@@ -49,12 +49,8 @@ class Conflict(DomainError):
 
 
 class ValidationFailed(DomainError):
-    def __init__(
-        self, detail: str, code: str = "VALIDATION_FAILED", errors: list[FieldError] | None = None
-    ) -> None:
-        super().__init__(
-            detail=detail, code=code, status=422, title="Unprocessable content", errors=errors or []
-        )
+    def __init__(self, detail: str, code: str = "VALIDATION_FAILED", errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail=detail, code=code, status=422, title="Unprocessable content", errors=errors or [])
 
 
 class Unauthorized(DomainError):

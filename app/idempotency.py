@@ -43,8 +43,13 @@ class IdempotencyMiddleware:
 
         body = await _read_body(receive)
         digest = hashlib.sha256(
-            scope["method"].encode() + b" " + scope["path"].encode() + b"?" + scope.get("query_string", b"")
-            + b"\n" + body
+            scope["method"].encode()
+            + b" "
+            + scope["path"].encode()
+            + b"?"
+            + scope.get("query_string", b"")
+            + b"\n"
+            + body
         ).hexdigest()
 
         self.database: Database = scope["app"].state.services.db
@@ -92,17 +97,21 @@ class IdempotencyMiddleware:
                        or (idempotency_key.state = 'in_flight'
                            and idempotency_key.created_at < now() - $7::interval)
                    returning true""",
-                client_id, key, scope["method"], scope["path"], digest, KEEP, ABANDONED_AFTER,
+                client_id,
+                key,
+                scope["method"],
+                scope["path"],
+                digest,
+                KEEP,
+                ABANDONED_AFTER,
             )
             if inserted:
                 return None
-            row = await conn.fetchrow(
-                "select * from idempotency_key where client_id = $1 and key = $2", client_id, key
-            )
+            row = await conn.fetchrow("select * from idempotency_key where client_id = $1 and key = $2", client_id, key)
         if row["request_hash"] != digest:
-            return problem_response(problem(
-                422, "this Idempotency-Key was used with a different request", "IDEMPOTENCY_KEY_REUSED"
-            ))
+            return problem_response(
+                problem(422, "this Idempotency-Key was used with a different request", "IDEMPOTENCY_KEY_REUSED")
+            )
         if row["state"] == "in_flight":
             return problem_response(
                 problem(409, "a request with this Idempotency-Key is still in flight", "IDEMPOTENCY_KEY_IN_USE"),
@@ -116,14 +125,19 @@ class IdempotencyMiddleware:
                 """update idempotency_key set state = 'done', response_status = $3,
                           response_headers = $4, response_body = $5
                    where client_id = $1 and key = $2""",
-                client_id, key, status, [[k.decode(), v.decode()] for k, v in headers], body,
+                client_id,
+                key,
+                status,
+                [[k.decode(), v.decode()] for k, v in headers],
+                body,
             )
 
     async def _release(self, client_id: object, key: str) -> None:
         async with self.database.transaction() as conn:
             await conn.execute(
                 "delete from idempotency_key where client_id = $1 and key = $2 and state = 'in_flight'",
-                client_id, key,
+                client_id,
+                key,
             )
 
 

@@ -19,9 +19,7 @@ class BodySizeLimitMiddleware:
         self.max_bytes = max_bytes
 
     def _reject(self) -> ASGIApp:
-        return problem_response(
-            problem(413, f"the request body exceeds {self.max_bytes} bytes", "PAYLOAD_TOO_LARGE")
-        )
+        return problem_response(problem(413, f"the request body exceeds {self.max_bytes} bytes", "PAYLOAD_TOO_LARGE"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

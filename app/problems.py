@@ -44,9 +44,7 @@ def problem(
 
 
 def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        dumps(body), status_code=body["status"], media_type="application/problem+json", headers=headers
-    )
+    return Response(dumps(body), status_code=body["status"], media_type="application/problem+json", headers=headers)
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
@@ -55,9 +53,7 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, int(retry_after)))
-    return problem_response(
-        problem(exc.status, exc.detail, exc.code, exc.title, exc.errors, **exc.extra), headers
-    )
+    return problem_response(problem(exc.status, exc.detail, exc.code, exc.title, exc.errors, **exc.extra), headers)
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
@@ -68,9 +64,7 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
         detail = {404: f"no route for {request.url.path}", 405: f"{request.method} is not allowed here"}.get(
             exc.status_code, HTTPStatus(exc.status_code).phrase
         )
-    return problem_response(
-        problem(exc.status_code, str(detail), codes.get(exc.status_code)), dict(exc.headers or {})
-    )
+    return problem_response(problem(exc.status_code, str(detail), codes.get(exc.status_code)), dict(exc.headers or {}))
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:

@@ -13,19 +13,24 @@ from typing import Any
 
 import httpx
 
-from app.auth import find_client_by_key
+from app.auth import create_client, find_client_by_key
 from app.db import Database
-from app.auth import create_client
 from process_apis.master_data import store as master_data
 from process_apis.master_data.commands import LegalEntityIn
 
 LEGAL_ENTITIES = {
-    "US01": LegalEntityIn(name="Globex Consulting LLC", country="US", functional_currency="USD",
-                          allowed_currencies=["USD", "CAD"]),
-    "GB01": LegalEntityIn(name="Globex Consulting UK Ltd", country="GB", functional_currency="GBP",
-                          allowed_currencies=["GBP", "EUR", "USD"]),
-    "DE01": LegalEntityIn(name="Globex Consulting GmbH", country="DE", functional_currency="EUR",
-                          allowed_currencies=["EUR"]),
+    "US01": LegalEntityIn(
+        name="Globex Consulting LLC", country="US", functional_currency="USD", allowed_currencies=["USD", "CAD"]
+    ),
+    "GB01": LegalEntityIn(
+        name="Globex Consulting UK Ltd",
+        country="GB",
+        functional_currency="GBP",
+        allowed_currencies=["GBP", "EUR", "USD"],
+    ),
+    "DE01": LegalEntityIn(
+        name="Globex Consulting GmbH", country="DE", functional_currency="EUR", allowed_currencies=["EUR"]
+    ),
 }
 ERP_CUSTOMERS = {
     "ACME-001": ("Acme Holdings", "US01"),
@@ -43,10 +48,16 @@ DEMO_CLIENTS = {
 }
 
 ACME_CONTRACT: dict[str, Any] = {
-    "source": "salesforce", "external_id": "800XX0001", "number": "SOW-2026-014",
+    "source": "salesforce",
+    "external_id": "800XX0001",
+    "number": "SOW-2026-014",
     "customer": {"external_id": "ACME-001", "name": "Acme Holdings"},
-    "legal_entity": "US01", "currency": "USD", "billing_model": "fixed_fee", "total_value": "300000.00",
-    "start_date": "2026-01-05", "end_date": "2026-12-18",
+    "legal_entity": "US01",
+    "currency": "USD",
+    "billing_model": "fixed_fee",
+    "total_value": "300000.00",
+    "start_date": "2026-01-05",
+    "end_date": "2026-12-18",
     "rate_card": [{"role": "consultant", "rate": "200.00", "effective_from": "2026-01-05"}],
     "time_cap": None,
     "reimbursable_expenses": [{"category": "travel", "cap": "15000.00"}],
@@ -94,7 +105,8 @@ async def demo_keys(db: Database, keys_file: Path) -> dict[str, str]:
 
 async def seed_contracts(http: httpx.AsyncClient, api_url: str, integration_key: str) -> dict[str, Any]:
     response = await http.post(
-        f"{api_url.rstrip('/')}/process/v1/contracts", json=ACME_CONTRACT,
+        f"{api_url.rstrip('/')}/process/v1/contracts",
+        json=ACME_CONTRACT,
         headers={"Authorization": f"Bearer {integration_key}"},
     )
     response.raise_for_status()

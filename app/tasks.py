@@ -50,7 +50,9 @@ class ArqTaskQueue:
     @classmethod
     async def connect(cls, url: str, queue_name: str) -> ArqTaskQueue:
         pool = await create_pool(
-            redis_settings(url), job_serializer=job_serializer, job_deserializer=job_deserializer,
+            redis_settings(url),
+            job_serializer=job_serializer,
+            job_deserializer=job_deserializer,
             default_queue_name=queue_name,
         )
         return cls(pool, queue_name)
@@ -58,7 +60,11 @@ class ArqTaskQueue:
     async def enqueue(self, job: str, *args: str, job_id: str, defer_seconds: float | None = None) -> bool:
         # The correlation id rides along as a keyword so the job's logs and writes carry it.
         queued = await self.pool.enqueue_job(
-            job, *args, _job_id=job_id, _queue_name=self.queue_name, _defer_by=defer_seconds,
+            job,
+            *args,
+            _job_id=job_id,
+            _queue_name=self.queue_name,
+            _defer_by=defer_seconds,
             correlation_id=correlation_id(),
         )
         return queued is not None

@@ -17,7 +17,7 @@ def _decimal_string(value: Any) -> Decimal:
     if isinstance(value, Decimal):
         return value
     if not isinstance(value, str):
-        raise ValueError("amounts must be decimal strings such as \"1234.50\", not JSON numbers")
+        raise ValueError('amounts must be decimal strings such as "1234.50", not JSON numbers')
     try:
         parsed = Decimal(value.strip())
     except InvalidOperation:

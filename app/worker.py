@@ -54,7 +54,5 @@ def worker_settings(settings: Settings, transport: httpx.AsyncBaseTransport | No
     }
 
 
-def build_worker(
-    settings: Settings, transport: httpx.AsyncBaseTransport | None = None, **overrides: Any
-) -> Worker:
+def build_worker(settings: Settings, transport: httpx.AsyncBaseTransport | None = None, **overrides: Any) -> Worker:
     return Worker(**{**worker_settings(settings, transport), **overrides})

@@ -68,8 +68,7 @@ async def graphql_endpoint(request: Request) -> Response:
         query,
         variable_values=variables,
         operation_name=body.get("operationName"),
-        context_value=Context(client=client, db=services.db,
-                              max_page_size=services.settings.graphql_max_page_size),
+        context_value=Context(client=client, db=services.db, max_page_size=services.settings.graphql_max_page_size),
     )
     payload: dict[str, Any] = {"data": result.data}
     if result.errors:
@@ -78,8 +77,9 @@ async def graphql_endpoint(request: Request) -> Response:
 
 
 async def graphiql(request: Request) -> Response:
-    return HTMLResponse(graphiql_html("/graphql", "/static/experience"),
-                        headers={"Content-Security-Policy": GRAPHIQL_CSP})
+    return HTMLResponse(
+        graphiql_html("/graphql", "/static/experience"), headers={"Content-Security-Policy": GRAPHIQL_CSP}
+    )
 
 
 routes: list[Route] = [

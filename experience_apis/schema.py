@@ -50,9 +50,17 @@ class Invoice:
     @staticmethod
     def from_row(row: dict[str, Any]) -> Invoice:
         return Invoice(
-            id=strawberry.ID(row["id"]), contract_id=strawberry.ID(row["contract_id"]), kind=row["kind"],
-            status=row["status"], currency=row["currency"], invoice_date=row["invoice_date"], net=row["net"],
-            tax=row["tax"], total=row["total"], erp_ref=row["erp_ref"], posted_at=row["posted_at"],
+            id=strawberry.ID(row["id"]),
+            contract_id=strawberry.ID(row["contract_id"]),
+            kind=row["kind"],
+            status=row["status"],
+            currency=row["currency"],
+            invoice_date=row["invoice_date"],
+            net=row["net"],
+            tax=row["tax"],
+            total=row["total"],
+            erp_ref=row["erp_ref"],
+            posted_at=row["posted_at"],
         )
 
 
@@ -94,12 +102,23 @@ async def _money(info: Info[Context, None], contract_id: str, key: str) -> str:
 
 def _contract(detail: dict[str, Any]) -> Contract:
     return Contract(
-        id=strawberry.ID(detail["id"]), number=detail["number"], status=detail["status"],
-        currency=detail["currency"], billing_model=detail["billing_model"], version=detail["version"],
-        project_id=detail["project_id"], customer_external_id=detail["customer"]["external_id"],
+        id=strawberry.ID(detail["id"]),
+        number=detail["number"],
+        status=detail["status"],
+        currency=detail["currency"],
+        billing_model=detail["billing_model"],
+        version=detail["version"],
+        project_id=detail["project_id"],
+        customer_external_id=detail["customer"]["external_id"],
         milestones=[
-            Milestone(key=m["key"], name=m["name"], amount=m["amount"], status=m["status"],
-                      due_date=m["due_date"], accepted_at=m["accepted_at"])
+            Milestone(
+                key=m["key"],
+                name=m["name"],
+                amount=m["amount"],
+                status=m["status"],
+                due_date=m["due_date"],
+                accepted_at=m["accepted_at"],
+            )
             for m in detail["milestones"]
         ],
     )

@@ -143,9 +143,7 @@ class _Erp:
             )
         subtotal, tax_total = sum(amounts, Decimal(0)), sum(taxes, Decimal(0))
         fields = {key: value for key, value in body.items() if key not in ("subtotal", "taxTotal", "total")}
-        fields.update(
-            entity=entity, subtotal=str(subtotal), taxTotal=str(tax_total), total=str(subtotal + tax_total)
-        )
+        fields.update(entity=entity, subtotal=str(subtotal), taxTotal=str(tax_total), total=str(subtotal + tax_total))
         return fields
 
     def _entity(self, ref: Any) -> dict[str, Any]:
@@ -158,9 +156,7 @@ class _Erp:
             external_id = self.state.erp.external_by_id.get("customer", {}).get(ref["id"])
             customer = customers.get(external_id) if external_id is not None else None
         if customer is None:
-            raise ApiError(
-                400, "INVALID_KEY_OR_REF", f"Invalid entity reference key {ref!r}: no such customer."
-            )
+            raise ApiError(400, "INVALID_KEY_OR_REF", f"Invalid entity reference key {ref!r}: no such customer.")
         return {**ref, "id": customer["id"], "externalId": customer["externalId"]}
 
 

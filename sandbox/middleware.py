@@ -42,9 +42,7 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, receive, send_recording_status)
         finally:
-            self.state.log.record(
-                self.system, scope["method"], scope["path"], status, started_at, datetime.now(UTC)
-            )
+            self.state.log.record(self.system, scope["method"], scope["path"], status, started_at, datetime.now(UTC))
 
 
 class FaultMiddleware:
@@ -95,15 +93,12 @@ class FaultMiddleware:
         # Draw only when the fault is on, so enabling one fault does not shift another's sequence.
         return rate > 0 and self.state.rng.random() < rate
 
-    async def _answer(
-        self, scope: Scope, receive: Receive, send: Send, status: int, code: str, detail: str
-    ) -> None:
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, status: int, code: str, detail: str) -> None:
         await self.render_error(status, code, detail)(scope, receive, send)
 
 
 _CONCURRENCY_DETAIL = (
-    "Concurrent request limit exceeded. Request blocked. "
-    "Wait for other requests to finish before sending more."
+    "Concurrent request limit exceeded. Request blocked. Wait for other requests to finish before sending more."
 )
 
 

@@ -32,9 +32,7 @@ from sandbox.state import SandboxState
 
 __all__ = ["EU_MEMBER_STATES", "create_app", "line_tax", "minor_units"]
 
-EU_MEMBER_STATES = frozenset(
-    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
-)
+EU_MEMBER_STATES = frozenset("AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split())
 REVERSE_CHARGE_NOTE = (
     "Reverse charge: VAT to be accounted for by the recipient (Art. 196 Council Directive 2006/112/EC)"
 )

@@ -15,8 +15,14 @@ async def erp_customer(request: Request) -> Response:
     customer = await request.app.state.services.erp.find_customer(external_id)
     if customer is None:
         raise NotFound(f"the ERP has no customer {external_id}", "CUSTOMER_NOT_IN_ERP")
-    return json_response({"external_id": customer.external_id, "name": customer.name,
-                          "subsidiary": customer.subsidiary, "erp_id": customer.erp_id})
+    return json_response(
+        {
+            "external_id": customer.external_id,
+            "name": customer.name,
+            "subsidiary": customer.subsidiary,
+            "erp_id": customer.erp_id,
+        }
+    )
 
 
 async def tax_jurisdiction(request: Request) -> Response:
@@ -24,13 +30,22 @@ async def tax_jurisdiction(request: Request) -> Response:
     jurisdiction = await request.app.state.services.tax.find_jurisdiction(code)
     if jurisdiction is None:
         raise NotFound(f"the tax API does not know {code}", "UNKNOWN_TAX_JURISDICTION")
-    return json_response({"code": jurisdiction.code, "country": jurisdiction.country,
-                          "rate": format(jurisdiction.rate, "f")})
+    return json_response(
+        {"code": jurisdiction.code, "country": jurisdiction.country, "rate": format(jurisdiction.rate, "f")}
+    )
 
 
 routes: list[Route] = [
-    endpoint("/system/v1/erp/customers/{external_id}", "GET", erp_customer, Operation(
-        "An ERP customer master record, in canonical words", ("finance",), tags=("system",), errors=(404,))),
-    endpoint("/system/v1/tax/jurisdictions/{code}", "GET", tax_jurisdiction, Operation(
-        "A tax jurisdiction as the tax API knows it", ("finance",), tags=("system",), errors=(404,))),
+    endpoint(
+        "/system/v1/erp/customers/{external_id}",
+        "GET",
+        erp_customer,
+        Operation("An ERP customer master record, in canonical words", ("finance",), tags=("system",), errors=(404,)),
+    ),
+    endpoint(
+        "/system/v1/tax/jurisdictions/{code}",
+        "GET",
+        tax_jurisdiction,
+        Operation("A tax jurisdiction as the tax API knows it", ("finance",), tags=("system",), errors=(404,)),
+    ),
 ]

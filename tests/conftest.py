@@ -70,8 +70,11 @@ def settings(database_url: str, service_urls: ServiceUrls) -> Settings:
         database_url=database_url,
         redis_url=service_urls.redis_url,
         queue_name=f"psbridge:test:{uuid.uuid4().hex[:8]}",
-        crm_url="http://sandbox/crm", psa_url="http://sandbox/psa", erp_url="http://sandbox/erp",
-        tax_url="http://sandbox/tax", fx_url="http://sandbox/fx",
+        crm_url="http://sandbox/crm",
+        psa_url="http://sandbox/psa",
+        erp_url="http://sandbox/erp",
+        tax_url="http://sandbox/tax",
+        fx_url="http://sandbox/fx",
         default_rate_limit="100000/minute",
         job_max_tries=3,
     )
@@ -110,7 +113,8 @@ async def services(settings: Settings, sandbox_transport: httpx.ASGITransport) -
 async def _truncate(db: Database) -> None:
     async with db.transaction() as conn:
         tables = [
-            r["tablename"] for r in await conn.fetch("select tablename from pg_tables where schemaname = 'public'")
+            r["tablename"]
+            for r in await conn.fetch("select tablename from pg_tables where schemaname = 'public'")
             if r["tablename"] not in KEEP_TABLES
         ]
         await conn.execute("truncate " + ", ".join(f'"{t}"' for t in tables) + " restart identity cascade")

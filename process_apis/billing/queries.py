@@ -45,37 +45,43 @@ async def get_invoice(conn: Connection, invoice_id: uuid.UUID, customer_scope: s
     lines = await conn.fetch("select * from invoice_line where invoice_id = $1 order by line_no", invoice_id)
     currency = row["currency"]
     invoice = _summary(row)
-    invoice.update({
-        "billing_run_id": str(row["billing_run_id"]) if row["billing_run_id"] else None,
-        "tax_treatment": row["tax_treatment"],
-        "notes": row["notes"],
-        "attempts": row["attempts"],
-        "last_error": row["last_error"],
-        "correlation_id": row["correlation_id"],
-        "created_at": row["created_at"].isoformat(),
-        "updated_at": row["updated_at"].isoformat(),
-        "lines": [
-            {
-                "line_no": line["line_no"],
-                "kind": line["kind"],
-                "key": line["key"],
-                "description": line["description"],
-                "quantity": to_str(line["quantity"]),
-                "unit_price": to_str(line["unit_price"]),
-                "net": to_str(line["net"], currency),
-                "tax_rate": to_str(line["tax_rate"]),
-                "tax": to_str(line["tax"], currency),
-                "total": to_str(line["total"], currency),
-                "transaction_ids": [str(t) for t in line["transaction_ids"]],
-            }
-            for line in lines
-        ],
-    })
+    invoice.update(
+        {
+            "billing_run_id": str(row["billing_run_id"]) if row["billing_run_id"] else None,
+            "tax_treatment": row["tax_treatment"],
+            "notes": row["notes"],
+            "attempts": row["attempts"],
+            "last_error": row["last_error"],
+            "correlation_id": row["correlation_id"],
+            "created_at": row["created_at"].isoformat(),
+            "updated_at": row["updated_at"].isoformat(),
+            "lines": [
+                {
+                    "line_no": line["line_no"],
+                    "kind": line["kind"],
+                    "key": line["key"],
+                    "description": line["description"],
+                    "quantity": to_str(line["quantity"]),
+                    "unit_price": to_str(line["unit_price"]),
+                    "net": to_str(line["net"], currency),
+                    "tax_rate": to_str(line["tax_rate"]),
+                    "tax": to_str(line["tax"], currency),
+                    "total": to_str(line["total"], currency),
+                    "transaction_ids": [str(t) for t in line["transaction_ids"]],
+                }
+                for line in lines
+            ],
+        }
+    )
     return invoice
 
 
 async def list_invoices(
-    conn: Connection, contract_id: uuid.UUID | None, status: str | None, limit: int, after: str | None,
+    conn: Connection,
+    contract_id: uuid.UUID | None,
+    status: str | None,
+    limit: int,
+    after: str | None,
     customer_scope: str | None = None,
 ) -> dict[str, Any]:
     cursor = decode_cursor(after)
@@ -85,7 +91,11 @@ async def list_invoices(
              and ($3::text is null or cu.external_id = $3)
              and ($4::timestamptz is null or (i.created_at, i.id) > ($4, $5::uuid))
            order by i.created_at, i.id limit $6""",
-        contract_id, status, customer_scope, cursor[0] if cursor else None, cursor[1] if cursor else None,
+        contract_id,
+        status,
+        customer_scope,
+        cursor[0] if cursor else None,
+        cursor[1] if cursor else None,
         limit + 1,
     )
     page = rows[:limit]

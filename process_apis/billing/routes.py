@@ -46,14 +46,36 @@ async def retry_invoice(request: Request) -> Response:
 
 
 routes: list[Route] = [
-    endpoint("/process/v1/billing-runs", "POST", create_billing_run, Operation(
-        "Package unbilled billable transactions into invoices", FINANCE, body=BillingRunIn, status=201,
-        tags=("billing",))),
-    endpoint("/process/v1/invoices", "GET", list_invoices, Operation(
-        "List invoices", READERS, query=InvoiceQuery, tags=("billing",))),
-    endpoint("/process/v1/invoices/{invoice_id}", "GET", get_invoice, Operation(
-        "An invoice with its lines and ERP reference", READERS, tags=("billing",), errors=(404,))),
-    endpoint("/process/v1/invoices/{invoice_id}/retry", "POST", retry_invoice, Operation(
-        "Re-quote a blocked invoice or re-drive a failed posting", FINANCE, tags=("billing",),
-        errors=(404, 409))),
+    endpoint(
+        "/process/v1/billing-runs",
+        "POST",
+        create_billing_run,
+        Operation(
+            "Package unbilled billable transactions into invoices",
+            FINANCE,
+            body=BillingRunIn,
+            status=201,
+            tags=("billing",),
+        ),
+    ),
+    endpoint(
+        "/process/v1/invoices",
+        "GET",
+        list_invoices,
+        Operation("List invoices", READERS, query=InvoiceQuery, tags=("billing",)),
+    ),
+    endpoint(
+        "/process/v1/invoices/{invoice_id}",
+        "GET",
+        get_invoice,
+        Operation("An invoice with its lines and ERP reference", READERS, tags=("billing",), errors=(404,)),
+    ),
+    endpoint(
+        "/process/v1/invoices/{invoice_id}/retry",
+        "POST",
+        retry_invoice,
+        Operation(
+            "Re-quote a blocked invoice or re-drive a failed posting", FINANCE, tags=("billing",), errors=(404, 409)
+        ),
+    ),
 ]

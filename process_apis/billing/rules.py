@@ -58,9 +58,14 @@ def build_lines(transactions: list[Billable]) -> list[DraftLine]:
         kind, key = _line_key(t)
         line = lines.get((kind, key))
         if line is None:
-            line = DraftLine(kind, key.split(":")[0] if kind == "milestone" else key, _description(t),
-                             Decimal(0) if t.quantity is not None else None,
-                             t.rate if kind != "expense" else None, Decimal(0))
+            line = DraftLine(
+                kind,
+                key.split(":")[0] if kind == "milestone" else key,
+                _description(t),
+                Decimal(0) if t.quantity is not None else None,
+                t.rate if kind != "expense" else None,
+                Decimal(0),
+            )
             lines[(kind, key)] = line
         line.net += t.amount
         if line.quantity is not None and t.quantity is not None:

@@ -30,9 +30,7 @@ def post_job_id(invoice_id: uuid.UUID | str, attempt: int = 0) -> str:
 
 
 class BillingService:
-    def __init__(
-        self, db: Database, tax: TaxPort, erp: ErpPort, psa: PsaPort, crm: CrmPort, queue: TaskQueue
-    ) -> None:
+    def __init__(self, db: Database, tax: TaxPort, erp: ErpPort, psa: PsaPort, crm: CrmPort, queue: TaskQueue) -> None:
         self.db, self.tax, self.erp, self.psa, self.crm, self.queue = db, tax, erp, psa, crm, queue
 
     async def run_billing(self, cmd: BillingRunIn, actor: str | None) -> dict[str, Any]:
@@ -41,7 +39,10 @@ class BillingService:
         async with self.db.transaction() as conn:
             await conn.execute(
                 "insert into billing_run (id, as_of, scope, correlation_id) values ($1, $2, $3, $4)",
-                run_id, cmd.as_of, cmd.model_dump(mode="json", exclude={"as_of"}), correlation_id(),
+                run_id,
+                cmd.as_of,
+                cmd.model_dump(mode="json", exclude={"as_of"}),
+                correlation_id(),
             )
             rows = await store.claim_billable(conn, cmd.as_of, cmd.legal_entity, cmd.scope_ids())
             groups: dict[tuple[uuid.UUID, str], list[Any]] = defaultdict(list)
@@ -55,8 +56,13 @@ class BillingService:
                     conn, invoice_id, run_id, contract_id, invoice_kind(net), currency, cmd.as_of, net, lines
                 )
                 invoice_ids.append(invoice_id)
-            await record_event(conn, "billing_run.completed", "billing_run", str(run_id),
-                               {"as_of": cmd.as_of.isoformat(), "invoices": [str(i) for i in invoice_ids]})
+            await record_event(
+                conn,
+                "billing_run.completed",
+                "billing_run",
+                str(run_id),
+                {"as_of": cmd.as_of.isoformat(), "invoices": [str(i) for i in invoice_ids]},
+            )
             await record_audit(conn, actor, "billing_run.create", "billing_run", str(run_id))
         for invoice_id in invoice_ids:
             await self.quote_invoice(invoice_id)
@@ -75,23 +81,31 @@ class BillingService:
             lines = await store.invoice_lines(conn, invoice_id)
         try:
             quote = await self.tax.quote(
-                ctx["seller_country"], ctx["tax_jurisdiction"], ctx["customer_tax_id"], ctx["currency"],
+                ctx["seller_country"],
+                ctx["tax_jurisdiction"],
+                ctx["customer_tax_id"],
+                ctx["currency"],
                 [(str(line["line_no"]), line["net"]) for line in lines],
             )
         except BackendUnavailable:
             # The draft stays a draft; the job retries and the sweeper finds drafts a crash left.
-            await self.queue.enqueue("quote_invoice", str(invoice_id), job_id=f"quote:{invoice_id}",
-                                     defer_seconds=5)
+            await self.queue.enqueue("quote_invoice", str(invoice_id), job_id=f"quote:{invoice_id}", defer_seconds=5)
             return str(ctx["status"])
         async with self.db.transaction() as conn:
             if isinstance(quote, TaxRejection):
                 if await store.block_invoice(conn, invoice_id, "TAX_VALIDATION_FAILED"):
                     await raise_exception(
-                        conn, "TAX_VALIDATION_FAILED", "invoice", str(invoice_id),
-                        f"{quote.code}: {quote.detail}", ["retry"], group_key=f"TAX_VALIDATION_FAILED:{ctx['contract_id']}",
+                        conn,
+                        "TAX_VALIDATION_FAILED",
+                        "invoice",
+                        str(invoice_id),
+                        f"{quote.code}: {quote.detail}",
+                        ["retry"],
+                        group_key=f"TAX_VALIDATION_FAILED:{ctx['contract_id']}",
                     )
-                    await record_event(conn, "invoice.blocked", "invoice", str(invoice_id),
-                                       {"codes": ["TAX_VALIDATION_FAILED"]})
+                    await record_event(
+                        conn, "invoice.blocked", "invoice", str(invoice_id), {"codes": ["TAX_VALIDATION_FAILED"]}
+                    )
                 return "blocked"
             rates = {line.key: line.rate for line in quote.lines}
             line_nos = [line["line_no"] for line in lines]
@@ -111,12 +125,11 @@ class BillingService:
             if row is None:
                 raise NotFound(f"invoice {invoice_id} does not exist", "UNKNOWN_INVOICE")
             if row["status"] not in ("blocked", "failed", "draft"):
-                raise Conflict(f"invoice is {row['status']}; only blocked or failed invoices are retried",
-                               "NOT_RETRYABLE")
-            if row["status"] == "failed":
-                await conn.execute(
-                    "update invoice set status = 'queued', updated_at = now() where id = $1", invoice_id
+                raise Conflict(
+                    f"invoice is {row['status']}; only blocked or failed invoices are retried", "NOT_RETRYABLE"
                 )
+            if row["status"] == "failed":
+                await conn.execute("update invoice set status = 'queued', updated_at = now() where id = $1", invoice_id)
             await record_audit(conn, actor, "invoice.retry", "invoice", str(invoice_id), {"from": row["status"]})
         if row["status"] == "failed":
             await self.queue.enqueue("post_invoice", str(invoice_id), job_id=post_job_id(invoice_id, row["attempts"]))
@@ -156,16 +169,23 @@ class BillingService:
             await conn.execute(
                 """update invoice set status = 'posted', erp_ref = $2, posted_at = now(), last_error = null,
                           updated_at = now() where id = $1""",
-                invoice_id, erp_ref,
+                invoice_id,
+                erp_ref,
             )
             await conn.execute(
                 """insert into external_ref (canonical_type, canonical_id, system, external_id)
                    values ('invoice', $1, 'erp', $2) on conflict do nothing""",
-                invoice_id, erp_ref,
+                invoice_id,
+                erp_ref,
             )
             await resolve_exceptions(conn, "invoice", str(invoice_id), ["ERP_POSTING_FAILED"])
-            await record_event(conn, "invoice.posted", "invoice", str(invoice_id),
-                               {"erp_ref": erp_ref, "total": ctx["total"], "currency": ctx["currency"]})
+            await record_event(
+                conn,
+                "invoice.posted",
+                "invoice",
+                str(invoice_id),
+                {"erp_ref": erp_ref, "total": ctx["total"], "currency": ctx["currency"]},
+            )
         await self.queue.enqueue("notify_billed", str(invoice_id), job_id=f"billed:{invoice_id}")
         return "posted"
 
@@ -173,7 +193,10 @@ class BillingService:
         async with self.db.transaction() as conn:
             await conn.execute(
                 "update invoice set status = 'failed', codes = array[$2], last_error = $3, updated_at = now() "
-                "where id = $1", invoice_id, code, detail,
+                "where id = $1",
+                invoice_id,
+                code,
+                detail,
             )
             await raise_exception(conn, code, "invoice", str(invoice_id), detail, ["retry"], group_key=code)
             await record_event(conn, "invoice.failed", "invoice", str(invoice_id), {"codes": [code]})
@@ -195,20 +218,33 @@ class BillingService:
         billed = [BilledItem(r["subject_type"], r["external_id"], str(invoice_id)) for r in items]
         if billed:
             await self.psa.mark_billed(billed)
-        await self.crm.report_billing(ctx["contract_external_id"], str(invoice_id), "posted", ctx["total"],
-                                      ctx["currency"])
+        await self.crm.report_billing(
+            ctx["contract_external_id"], str(invoice_id), "posted", ctx["total"], ctx["currency"]
+        )
         return len(billed)
 
 
 def _posting(ctx: Any, lines: list[Any]) -> InvoicePosting:
     return InvoicePosting(
-        external_id=str(ctx["id"]), kind=ctx["kind"], customer_external_id=ctx["customer_external_id"],
-        subsidiary=ctx["legal_entity"], currency=ctx["currency"], invoice_date=ctx["invoice_date"],
+        external_id=str(ctx["id"]),
+        kind=ctx["kind"],
+        customer_external_id=ctx["customer_external_id"],
+        subsidiary=ctx["legal_entity"],
+        currency=ctx["currency"],
+        invoice_date=ctx["invoice_date"],
         memo=f"{ctx['contract_number']} — psbridge invoice {ctx['id']}",
         lines=[
-            PostingLine(line["description"], line["quantity"], line["unit_price"], line["net"], line["tax_rate"],
-                        line["tax"] if line["tax"] is not None else Decimal(0))
+            PostingLine(
+                line["description"],
+                line["quantity"],
+                line["unit_price"],
+                line["net"],
+                line["tax_rate"],
+                line["tax"] if line["tax"] is not None else Decimal(0),
+            )
             for line in lines
         ],
-        net=ctx["net"], tax=ctx["tax"] or Decimal(0), total=ctx["total"] or ctx["net"],
+        net=ctx["net"],
+        tax=ctx["tax"] or Decimal(0),
+        total=ctx["total"] or ctx["net"],
     )

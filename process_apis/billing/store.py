@@ -28,27 +28,50 @@ async def claim_billable(
              and ($3::uuid[] is null or bt.contract_id = any($3))
            order by bt.contract_id, bt.service_date, bt.id
            for update of bt skip locked""",
-        as_of, legal_entity, contract_ids,
+        as_of,
+        legal_entity,
+        contract_ids,
     )
 
 
 def to_billable(row: Any) -> Billable:
     return Billable(
-        id=str(row["id"]), kind=row["kind"], amount=row["amount"], quantity=row["quantity"], rate=row["rate"],
-        role=row["role"], category=row["category"], milestone_key=row["milestone_key"],
-        milestone_name=row["milestone_name"], is_adjustment=row["is_adjustment"],
+        id=str(row["id"]),
+        kind=row["kind"],
+        amount=row["amount"],
+        quantity=row["quantity"],
+        rate=row["rate"],
+        role=row["role"],
+        category=row["category"],
+        milestone_key=row["milestone_key"],
+        milestone_name=row["milestone_name"],
+        is_adjustment=row["is_adjustment"],
     )
 
 
 async def insert_draft_invoice(
-    conn: Connection, invoice_id: uuid.UUID, run_id: uuid.UUID, contract_id: uuid.UUID, kind: str,
-    currency: str, invoice_date: date, net: Any, lines: list[DraftLine],
+    conn: Connection,
+    invoice_id: uuid.UUID,
+    run_id: uuid.UUID,
+    contract_id: uuid.UUID,
+    kind: str,
+    currency: str,
+    invoice_date: date,
+    net: Any,
+    lines: list[DraftLine],
 ) -> None:
     await conn.execute(
         """insert into invoice (id, billing_run_id, contract_id, kind, currency, invoice_date, net, status,
                                 correlation_id)
            values ($1, $2, $3, $4, $5, $6, $7, 'draft', $8)""",
-        invoice_id, run_id, contract_id, kind, currency, invoice_date, net, correlation_id(),
+        invoice_id,
+        run_id,
+        contract_id,
+        kind,
+        currency,
+        invoice_date,
+        net,
+        correlation_id(),
     )
     await conn.execute(
         """insert into invoice_line (invoice_id, line_no, kind, key, description, quantity, unit_price, net,
@@ -58,15 +81,21 @@ async def insert_draft_invoice(
            from unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::numeric[],
                        $8::numeric[], $9::text[])
                 as l(no, kind, key, description, quantity, unit_price, net, ids)""",
-        invoice_id, list(range(1, len(lines) + 1)), [line.kind for line in lines], [line.key for line in lines],
-        [line.description for line in lines], [line.quantity for line in lines],
-        [line.unit_price for line in lines], [line.net for line in lines],
+        invoice_id,
+        list(range(1, len(lines) + 1)),
+        [line.kind for line in lines],
+        [line.key for line in lines],
+        [line.description for line in lines],
+        [line.quantity for line in lines],
+        [line.unit_price for line in lines],
+        [line.net for line in lines],
         [dumps(line.transaction_ids) for line in lines],
     )
     await conn.execute(
         """update billing_transaction set invoice_id = $1, status = 'invoiced', updated_at = now()
            where id = any($2::uuid[])""",
-        invoice_id, [tid for line in lines for tid in line.transaction_ids],
+        invoice_id,
+        [tid for line in lines for tid in line.transaction_ids],
     )
 
 
@@ -89,15 +118,23 @@ async def invoice_lines(conn: Connection, invoice_id: uuid.UUID) -> list[Any]:
 
 
 async def apply_tax(
-    conn: Connection, invoice_id: uuid.UUID, line_nos: list[int], rates: list[Any], taxes: list[Any],
-    treatment: str, note: str | None,
+    conn: Connection,
+    invoice_id: uuid.UUID,
+    line_nos: list[int],
+    rates: list[Any],
+    taxes: list[Any],
+    treatment: str,
+    note: str | None,
 ) -> bool:
     updated = await conn.fetchval(
         """update invoice set status = 'queued', codes = '{}', tax_treatment = $2, notes = $3,
                   tax = (select sum(t) from unnest($4::numeric[]) t),
                   total = net + (select sum(t) from unnest($4::numeric[]) t), updated_at = now()
            where id = $1 and status in ('draft', 'blocked') returning true""",
-        invoice_id, treatment, note, taxes,
+        invoice_id,
+        treatment,
+        note,
+        taxes,
     )
     if not updated:
         return False
@@ -105,7 +142,10 @@ async def apply_tax(
         """update invoice_line l set tax_rate = x.rate, tax = x.tax, total = l.net + x.tax
            from unnest($2::int[], $3::numeric[], $4::numeric[]) as x(no, rate, tax)
            where l.invoice_id = $1 and l.line_no = x.no""",
-        invoice_id, line_nos, rates, taxes,
+        invoice_id,
+        line_nos,
+        rates,
+        taxes,
     )
     return True
 
@@ -114,7 +154,8 @@ async def block_invoice(conn: Connection, invoice_id: uuid.UUID, code: str) -> b
     updated = await conn.fetchval(
         """update invoice set status = 'blocked', codes = array[$2], tax = null, total = null, updated_at = now()
            where id = $1 and status in ('draft', 'blocked') returning true""",
-        invoice_id, code,
+        invoice_id,
+        code,
     )
     await conn.execute(
         "update invoice_line set tax_rate = null, tax = null, total = null where invoice_id = $1", invoice_id

@@ -31,9 +31,7 @@ async def get_contract(conn: Connection, contract_id: uuid.UUID) -> dict[str, An
     )
     if c is None:
         raise NotFound(f"contract {contract_id} does not exist")
-    versions = await conn.fetch(
-        "select * from contract_version where contract_id = $1 order by version", contract_id
-    )
+    versions = await conn.fetch("select * from contract_version where contract_id = $1 order by version", contract_id)
     propagation = await conn.fetch(
         "select * from propagation where contract_id = $1 order by version, target", contract_id
     )
@@ -45,7 +43,8 @@ async def get_contract(conn: Connection, contract_id: uuid.UUID) -> dict[str, An
            left join billing_transaction bt on bt.id = a.transaction_id
            left join invoice i on i.id = bt.invoice_id
            where m.contract_id = $1 and m.version = $2 order by m.due_date nulls last, m.key""",
-        contract_id, c["current_version"],
+        contract_id,
+        c["current_version"],
     )
     exceptions = await conn.fetch(
         """select id, code, detail, status from exception
@@ -99,8 +98,7 @@ async def get_contract(conn: Connection, contract_id: uuid.UUID) -> dict[str, An
             for m in milestones
         ],
         "exceptions": [
-            {"id": str(e["id"]), "code": e["code"], "detail": e["detail"], "status": e["status"]}
-            for e in exceptions
+            {"id": str(e["id"]), "code": e["code"], "detail": e["detail"], "status": e["status"]} for e in exceptions
         ],
         "created_at": c["created_at"].isoformat(),
         "updated_at": c["updated_at"].isoformat(),
@@ -116,7 +114,11 @@ def _milestone_status(m: Any) -> str:
 
 
 async def list_contracts(
-    conn: Connection, customer: str | None, status: str | None, limit: int, after: str | None,
+    conn: Connection,
+    customer: str | None,
+    status: str | None,
+    limit: int,
+    after: str | None,
     customer_scope: str | None = None,
 ) -> dict[str, Any]:
     cursor = decode_cursor(after)
@@ -129,15 +131,25 @@ async def list_contracts(
              and ($3::text is null or cu.external_id = $3)
              and ($4::timestamptz is null or (c.created_at, c.id) > ($4, $5::uuid))
            order by c.created_at, c.id limit $6""",
-        customer, status, customer_scope, cursor[0] if cursor else None, cursor[1] if cursor else None,
+        customer,
+        status,
+        customer_scope,
+        cursor[0] if cursor else None,
+        cursor[1] if cursor else None,
         limit + 1,
     )
     page = rows[:limit]
     items = [
         {
-            "id": str(r["id"]), "number": r["number"], "status": r["status"], "currency": r["currency"],
-            "billing_model": r["billing_model"], "version": r["current_version"], "project_id": r["project_id"],
-            "legal_entity": r["legal_entity"], "customer_external_id": r["customer_external_id"],
+            "id": str(r["id"]),
+            "number": r["number"],
+            "status": r["status"],
+            "currency": r["currency"],
+            "billing_model": r["billing_model"],
+            "version": r["current_version"],
+            "project_id": r["project_id"],
+            "legal_entity": r["legal_entity"],
+            "customer_external_id": r["customer_external_id"],
         }
         for r in page
     ]

@@ -27,11 +27,13 @@ async def register_contract(request: Request) -> Response:
     cmd = await parse_body(request, ContractIn)
     result = await request.app.state.services.contracts.register_contract(cmd, client_of(request).name)
     body = ContractRegistered(
-        id=str(result.id), status=result.status, version=result.version, project_id=result.project_id,
+        id=str(result.id),
+        status=result.status,
+        version=result.version,
+        project_id=result.project_id,
         exceptions=result.exceptions,
     )
-    return json_response(body, 201 if result.created else 200,
-                         {"Location": f"/process/v1/contracts/{result.id}"})
+    return json_response(body, 201 if result.created else 200, {"Location": f"/process/v1/contracts/{result.id}"})
 
 
 async def get_contract(request: Request) -> Response:
@@ -54,12 +56,32 @@ async def list_contracts(request: Request) -> Response:
 
 
 routes: list[Route] = [
-    endpoint("/process/v1/contracts", "POST", register_contract, Operation(
-        "Register an executable contract from CRM", ("integration",), body=ContractIn,
-        response=ContractRegistered, status=201, tags=("contracts",), errors=(409, 422))),
-    endpoint("/process/v1/contracts", "GET", list_contracts, Operation(
-        "List contracts", READERS, query=ContractQuery, tags=("contracts",))),
-    endpoint("/process/v1/contracts/{contract_id}", "GET", get_contract, Operation(
-        "A contract with its versions, propagation and milestones", READERS, tags=("contracts",),
-        errors=(404,))),
+    endpoint(
+        "/process/v1/contracts",
+        "POST",
+        register_contract,
+        Operation(
+            "Register an executable contract from CRM",
+            ("integration",),
+            body=ContractIn,
+            response=ContractRegistered,
+            status=201,
+            tags=("contracts",),
+            errors=(409, 422),
+        ),
+    ),
+    endpoint(
+        "/process/v1/contracts",
+        "GET",
+        list_contracts,
+        Operation("List contracts", READERS, query=ContractQuery, tags=("contracts",)),
+    ),
+    endpoint(
+        "/process/v1/contracts/{contract_id}",
+        "GET",
+        get_contract,
+        Operation(
+            "A contract with its versions, propagation and milestones", READERS, tags=("contracts",), errors=(404,)
+        ),
+    ),
 ]

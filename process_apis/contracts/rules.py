@@ -39,18 +39,22 @@ def governance_findings(
     if erp_customer is None:
         findings.append(Finding("CUSTOMER_NOT_IN_ERP", f"customer {customer_external_id} is not in the ERP"))
     elif erp_customer.subsidiary != legal_entity_code:
-        findings.append(Finding(
-            "LEGAL_ENTITY_MISMATCH",
-            f"ERP customer {customer_external_id} belongs to subsidiary {erp_customer.subsidiary}, "
-            f"not {legal_entity_code}",
-        ))
+        findings.append(
+            Finding(
+                "LEGAL_ENTITY_MISMATCH",
+                f"ERP customer {customer_external_id} belongs to subsidiary {erp_customer.subsidiary}, "
+                f"not {legal_entity_code}",
+            )
+        )
     if legal_entity is None:
         findings.append(Finding("UNKNOWN_LEGAL_ENTITY", f"legal entity {legal_entity_code} is not configured"))
     elif currency not in legal_entity.allowed_currencies:
-        findings.append(Finding(
-            "CURRENCY_NOT_ALLOWED",
-            f"{legal_entity_code} may invoice in {', '.join(legal_entity.allowed_currencies)}, not {currency}",
-        ))
+        findings.append(
+            Finding(
+                "CURRENCY_NOT_ALLOWED",
+                f"{legal_entity_code} may invoice in {', '.join(legal_entity.allowed_currencies)}, not {currency}",
+            )
+        )
     if not jurisdiction_known:
         findings.append(Finding("UNKNOWN_TAX_JURISDICTION", f"the tax API does not know {jurisdiction}"))
     return findings

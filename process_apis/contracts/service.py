@@ -59,23 +59,29 @@ class ContractService:
             if not await store.insert_contract(conn, contract_id, cmd, customer_id, status):
                 raced = await store.find_by_source(conn, cmd.source, cmd.external_id)
                 return await self._resend(raced, digest)
-            await store.insert_version(
-                conn, contract_id, 1, cmd.start_date, cmd, _jsonable(payload), digest, None
-            )
+            await store.insert_version(conn, contract_id, 1, cmd.start_date, cmd, _jsonable(payload), digest, None)
             raised = [
-                await raise_exception(
-                    conn, f.code, "contract", str(contract_id), f.detail, ["retry"], group_key=f.code
-                )
+                await raise_exception(conn, f.code, "contract", str(contract_id), f.detail, ["retry"], group_key=f.code)
                 for f in findings
             ]
-            await record_event(conn, f"contract.{status}", "contract", str(contract_id),
-                               {"version": 1, "codes": [f.code for f in findings]})
+            await record_event(
+                conn,
+                f"contract.{status}",
+                "contract",
+                str(contract_id),
+                {"version": 1, "codes": [f.code for f in findings]},
+            )
             await record_audit(conn, actor, "contract.register", "contract", str(contract_id), {"status": status})
         if status == "active":
-            await self.queue.enqueue("propagate_contract", str(contract_id), "1",
-                                     job_id=propagation_job_id(contract_id, 1))
+            await self.queue.enqueue(
+                "propagate_contract", str(contract_id), "1", job_id=propagation_job_id(contract_id, 1)
+            )
         return RegisteredContract(
-            contract_id, status, 1, None, True,
+            contract_id,
+            status,
+            1,
+            None,
+            True,
             [{"id": str(r.id), "code": r.code, "detail": r.detail} for r in raised],
         )
 
@@ -83,7 +89,8 @@ class ContractService:
         if row["payload_hash"] != digest:
             raise Conflict(
                 "this contract already exists with other terms; send an amendment instead",
-                "AMENDMENT_REQUIRED", contract_id=str(row["id"]),
+                "AMENDMENT_REQUIRED",
+                contract_id=str(row["id"]),
             )
         async with self.db.connection() as conn:
             open_rows = await conn.fetch(
@@ -92,7 +99,11 @@ class ContractService:
                 str(row["id"]),
             )
         return RegisteredContract(
-            row["id"], row["status"], row["current_version"], row["project_id"], False,
+            row["id"],
+            row["status"],
+            row["current_version"],
+            row["project_id"],
+            False,
             [{"id": str(r["id"]), "code": r["code"], "detail": r["detail"]} for r in open_rows],
         )
 
@@ -103,9 +114,13 @@ class ContractService:
         async with self.db.connection() as conn:
             legal_entity = await store.find_legal_entity(conn, cmd.legal_entity)
         findings = governance_findings(
-            customer_external_id=cmd.customer.external_id, erp_customer=erp_customer,
-            legal_entity_code=cmd.legal_entity, legal_entity=legal_entity, currency=cmd.currency,
-            jurisdiction=cmd.tax.jurisdiction, jurisdiction_known=jurisdiction is not None,
+            customer_external_id=cmd.customer.external_id,
+            erp_customer=erp_customer,
+            legal_entity_code=cmd.legal_entity,
+            legal_entity=legal_entity,
+            currency=cmd.currency,
+            jurisdiction=cmd.tax.jurisdiction,
+            jurisdiction_known=jurisdiction is not None,
         )
         plan = milestone_sum_finding(cmd.billing_model, cmd.total_value, [m.amount for m in cmd.milestones])
         return findings + ([plan] if plan else [])
@@ -131,16 +146,21 @@ class ContractService:
                     await store.mark_propagation(conn, contract_id, version, target, status, exc.detail)
                     if final_attempt:
                         await raise_exception(
-                            conn, "PROPAGATION_FAILED", "contract", str(contract_id),
-                            f"version {version} could not reach {target}: {exc.detail}", ["retry"],
+                            conn,
+                            "PROPAGATION_FAILED",
+                            "contract",
+                            str(contract_id),
+                            f"version {version} could not reach {target}: {exc.detail}",
+                            ["retry"],
                         )
                 raise
             async with self.db.transaction() as conn:
                 if target == "psa":
                     await store.set_project(conn, contract_id, project_id)
                 await store.mark_propagation(conn, contract_id, version, target, "confirmed", None)
-                await record_event(conn, "contract.propagated", "contract", str(contract_id),
-                                   {"version": version, "target": target})
+                await record_event(
+                    conn, "contract.propagated", "contract", str(contract_id), {"version": version, "target": target}
+                )
         async with self.db.transaction() as conn:
             await resolve_exceptions(conn, "contract", str(contract_id), ["PROPAGATION_FAILED"])
         return pending
@@ -154,20 +174,29 @@ class ContractService:
                    from contract c join customer cu on cu.id = c.customer_id
                    join contract_version v on v.contract_id = c.id and v.version = $2
                    where c.id = $1""",
-                contract_id, version,
+                contract_id,
+                version,
             )
             if row is None:
                 raise NotFound(f"contract {contract_id} version {version} does not exist")
             milestones = await conn.fetch(
                 """select key, name, amount, due_date, depends_on from milestone
                    where contract_id = $1 and version = $2 order by due_date nulls last, key""",
-                contract_id, version,
+                contract_id,
+                version,
             )
         return ProjectPlan(
-            contract_id=str(row["id"]), contract_number=row["number"], version=version,
-            customer_external_id=row["customer_external_id"], customer_name=row["customer_name"],
-            legal_entity=row["legal_entity"], currency=row["currency"], billing_model=row["billing_model"],
-            budget=row["total_value"], start_date=row["start_date"], end_date=row["end_date"],
+            contract_id=str(row["id"]),
+            contract_number=row["number"],
+            version=version,
+            customer_external_id=row["customer_external_id"],
+            customer_name=row["customer_name"],
+            legal_entity=row["legal_entity"],
+            currency=row["currency"],
+            billing_model=row["billing_model"],
+            budget=row["total_value"],
+            start_date=row["start_date"],
+            end_date=row["end_date"],
             milestones=[
                 PlannedMilestone(m["key"], m["name"], m["amount"], m["due_date"], list(m["depends_on"]))
                 for m in milestones

@@ -12,12 +12,21 @@ from app.pagination import decode_cursor, encode_cursor
 
 def _item(r: Any) -> dict[str, Any]:
     return {
-        "id": str(r["id"]), "code": r["code"], "queue": r["queue"], "status": r["status"],
-        "subject": {"type": r["subject_type"], "id": r["subject_id"]}, "group_key": r["group_key"],
-        "count": r["count"], "owner": r["owner"], "sla_due_at": r["sla_due_at"].isoformat(),
-        "detail": r["detail"], "actions": list(r["actions"]), "note": r["note"],
+        "id": str(r["id"]),
+        "code": r["code"],
+        "queue": r["queue"],
+        "status": r["status"],
+        "subject": {"type": r["subject_type"], "id": r["subject_id"]},
+        "group_key": r["group_key"],
+        "count": r["count"],
+        "owner": r["owner"],
+        "sla_due_at": r["sla_due_at"].isoformat(),
+        "detail": r["detail"],
+        "actions": list(r["actions"]),
+        "note": r["note"],
         "correlation_id": r["correlation_id"],
-        "created_at": r["created_at"].isoformat(), "updated_at": r["updated_at"].isoformat(),
+        "created_at": r["created_at"].isoformat(),
+        "updated_at": r["updated_at"].isoformat(),
     }
 
 
@@ -28,7 +37,9 @@ async def get_exception(conn: Connection, exception_id: uuid.UUID) -> dict[str, 
     return _item(row)
 
 
-async def list_exceptions(conn: Connection, filters: dict[str, str | None], limit: int, after: str | None) -> dict[str, Any]:
+async def list_exceptions(
+    conn: Connection, filters: dict[str, str | None], limit: int, after: str | None
+) -> dict[str, Any]:
     cursor = decode_cursor(after)
     rows = await conn.fetch(
         """select * from exception
@@ -37,8 +48,14 @@ async def list_exceptions(conn: Connection, filters: dict[str, str | None], limi
              and ($5::text is null or group_key = $5)
              and ($6::timestamptz is null or (created_at, id) > ($6, $7::uuid))
            order by created_at, id limit $8""",
-        filters.get("status"), filters.get("queue"), filters.get("code"), filters.get("subject_id"),
-        filters.get("group_key"), cursor[0] if cursor else None, cursor[1] if cursor else None, limit + 1,
+        filters.get("status"),
+        filters.get("queue"),
+        filters.get("code"),
+        filters.get("subject_id"),
+        filters.get("group_key"),
+        cursor[0] if cursor else None,
+        cursor[1] if cursor else None,
+        limit + 1,
     )
     page = rows[:limit]
     next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit else None

@@ -41,8 +41,16 @@ async def get_exception(request: Request) -> Response:
 
 
 routes: list[Route] = [
-    endpoint("/process/v1/exceptions", "GET", list_exceptions, Operation(
-        "List exceptions (work items)", STAFF, query=ExceptionQuery, tags=("exceptions",))),
-    endpoint("/process/v1/exceptions/{exception_id}", "GET", get_exception, Operation(
-        "One exception", STAFF, tags=("exceptions",), errors=(404,))),
+    endpoint(
+        "/process/v1/exceptions",
+        "GET",
+        list_exceptions,
+        Operation("List exceptions (work items)", STAFF, query=ExceptionQuery, tags=("exceptions",)),
+    ),
+    endpoint(
+        "/process/v1/exceptions/{exception_id}",
+        "GET",
+        get_exception,
+        Operation("One exception", STAFF, tags=("exceptions",), errors=(404,)),
+    ),
 ]

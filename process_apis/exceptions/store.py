@@ -49,8 +49,16 @@ async def raise_exception(
            on conflict (code, subject_type, subject_id) where status <> 'resolved'
            do update set count = exception.count + 1, detail = excluded.detail, updated_at = now()
            returning id""",
-        uuid.uuid4(), code, queue, subject_type, subject_id, group_key or code, SLA[queue], detail,
-        actions or [], correlation_id(),
+        uuid.uuid4(),
+        code,
+        queue,
+        subject_type,
+        subject_id,
+        group_key or code,
+        SLA[queue],
+        detail,
+        actions or [],
+        correlation_id(),
     )
     return RaisedException(row["id"], code, detail)
 
@@ -59,5 +67,7 @@ async def resolve_exceptions(conn: Connection, subject_type: str, subject_id: st
     await conn.execute(
         """update exception set status = 'resolved', resolved_at = now(), updated_at = now()
            where subject_type = $1 and subject_id = $2 and code = any($3) and status <> 'resolved'""",
-        subject_type, subject_id, codes,
+        subject_type,
+        subject_id,
+        codes,
     )

@@ -35,8 +35,16 @@ async def list_legal_entities(request: Request) -> Response:
 
 
 routes: list[Route] = [
-    endpoint("/process/v1/legal-entities/{code}", "PUT", put_legal_entity, Operation(
-        "Create or update a legal entity", (), body=LegalEntityIn, tags=("master data",))),
-    endpoint("/process/v1/legal-entities", "GET", list_legal_entities, Operation(
-        "List legal entities", ("integration", "finance", "project_manager", "bi"), tags=("master data",))),
+    endpoint(
+        "/process/v1/legal-entities/{code}",
+        "PUT",
+        put_legal_entity,
+        Operation("Create or update a legal entity", (), body=LegalEntityIn, tags=("master data",)),
+    ),
+    endpoint(
+        "/process/v1/legal-entities",
+        "GET",
+        list_legal_entities,
+        Operation("List legal entities", ("integration", "finance", "project_manager", "bi"), tags=("master data",)),
+    ),
 ]

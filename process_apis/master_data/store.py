@@ -17,7 +17,11 @@ async def upsert_legal_entity(conn: Connection, code: str, cmd: LegalEntityIn) -
                functional_currency = excluded.functional_currency,
                allowed_currencies = excluded.allowed_currencies, updated_at = now()
            returning (xmax = 0)""",
-        code, cmd.name, cmd.country, cmd.functional_currency, cmd.allowed_currencies,
+        code,
+        cmd.name,
+        cmd.country,
+        cmd.functional_currency,
+        cmd.allowed_currencies,
     )
     return created
 
@@ -25,7 +29,12 @@ async def upsert_legal_entity(conn: Connection, code: str, cmd: LegalEntityIn) -
 async def list_legal_entities(conn: Connection) -> list[dict[str, Any]]:
     rows = await conn.fetch("select * from legal_entity order by code")
     return [
-        {"code": r["code"], "name": r["name"], "country": r["country"],
-         "functional_currency": r["functional_currency"], "allowed_currencies": list(r["allowed_currencies"])}
+        {
+            "code": r["code"],
+            "name": r["name"],
+            "country": r["country"],
+            "functional_currency": r["functional_currency"],
+            "allowed_currencies": list(r["allowed_currencies"]),
+        }
         for r in rows
     ]

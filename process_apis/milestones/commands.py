@@ -11,4 +11,3 @@ class AcceptanceIn(BaseModel):
     accepted_at: AwareDatetime
     accepted_by: str | None = Field(default=None, max_length=300)
     evidence_uri: str | None = Field(default=None, max_length=2000)
-

@@ -20,7 +20,16 @@ async def accept_milestone(request: Request) -> Response:
 
 
 routes: list[Route] = [
-    endpoint("/process/v1/milestones/{contract_id}/{key}/acceptance", "POST", accept_milestone, Operation(
-        "Accept a milestone: creates its billable transaction", ("integration", "project_manager"),
-        body=AcceptanceIn, tags=("milestones",), errors=(404, 409, 422))),
+    endpoint(
+        "/process/v1/milestones/{contract_id}/{key}/acceptance",
+        "POST",
+        accept_milestone,
+        Operation(
+            "Accept a milestone: creates its billable transaction",
+            ("integration", "project_manager"),
+            body=AcceptanceIn,
+            tags=("milestones",),
+            errors=(404, 409, 422),
+        ),
+    ),
 ]

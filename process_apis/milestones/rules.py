@@ -51,5 +51,6 @@ def check_acceptance(
     if missing:
         raise Conflict(
             f"milestone {key} needs {', '.join(missing)} accepted on or before {on}",
-            "PREREQUISITES_NOT_MET", missing=missing,
+            "PREREQUISITES_NOT_MET",
+            missing=missing,
         )

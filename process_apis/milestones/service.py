@@ -54,7 +54,8 @@ class MilestoneService:
             )
             version = version_in_force([VersionSpan(v["version"], v["effective_date"]) for v in versions], on)
             plan = {
-                m["key"]: m for m in await conn.fetch(
+                m["key"]: m
+                for m in await conn.fetch(
                     "select * from milestone where contract_id = $1 and version = $2", contract_id, version
                 )
             }
@@ -64,14 +65,18 @@ class MilestoneService:
             if not known:
                 raise NotFound(f"contract {contract_id} has no milestone {key}", "UNKNOWN_MILESTONE")
             accepted = {
-                r["key"]: r["accepted_on"] for r in await conn.fetch(
+                r["key"]: r["accepted_on"]
+                for r in await conn.fetch(
                     "select key, accepted_on from milestone_acceptance where contract_id = $1", contract_id
                 )
             }
             check_acceptance(
-                key=key, on=on, contract_status=contract["status"],
+                key=key,
+                on=on,
+                contract_status=contract["status"],
                 start_date=next(v["start_date"] for v in versions if v["version"] == 1),
-                in_force_keys=set(plan), depends_on=list(plan[key]["depends_on"]) if key in plan else [],
+                in_force_keys=set(plan),
+                depends_on=list(plan[key]["depends_on"]) if key in plan else [],
                 accepted_on=accepted,
             )
             amount = quantize(plan[key]["amount"], contract["currency"])
@@ -81,19 +86,38 @@ class MilestoneService:
                        service_date, milestone_key, quantity, rate, amount, currency, billing, status, correlation_id)
                    values ($1, $2, 'milestone', 'milestone', $3, $4, $5, $6, 1, $7, $7, $8,
                            'billable', 'unbilled', $9)""",
-                transaction_id, contract_id, f"{contract_id}:{key}", version, on, key, amount,
-                contract["currency"], correlation_id(),
+                transaction_id,
+                contract_id,
+                f"{contract_id}:{key}",
+                version,
+                on,
+                key,
+                amount,
+                contract["currency"],
+                correlation_id(),
             )
             row = await conn.fetchrow(
                 """insert into milestone_acceptance (contract_id, key, accepted_at, accepted_on, accepted_by,
                        evidence_uri, version, amount, transaction_id, correlation_id)
                    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning *""",
-                contract_id, key, cmd.accepted_at, on, cmd.accepted_by, cmd.evidence_uri, version, amount,
-                transaction_id, correlation_id(),
+                contract_id,
+                key,
+                cmd.accepted_at,
+                on,
+                cmd.accepted_by,
+                cmd.evidence_uri,
+                version,
+                amount,
+                transaction_id,
+                correlation_id(),
             )
-            await record_event(conn, "milestone.accepted", "contract", str(contract_id),
-                               {"key": key, "amount": amount, "accepted_on": on.isoformat(),
-                                "transaction_id": str(transaction_id)})
+            await record_event(
+                conn,
+                "milestone.accepted",
+                "contract",
+                str(contract_id),
+                {"key": key, "amount": amount, "accepted_on": on.isoformat(), "transaction_id": str(transaction_id)},
+            )
             await record_audit(conn, actor, "milestone.accept", "contract", str(contract_id), {"key": key})
             return await self._result(conn, contract_id, key, row)
 
@@ -110,16 +134,22 @@ class MilestoneService:
         currency = tx["currency"]
         return AcceptedMilestone(
             milestone={
-                "contract_id": str(contract_id), "key": key, "name": tx["name"],
+                "contract_id": str(contract_id),
+                "key": key,
+                "name": tx["name"],
                 "amount": format(quantize(acceptance["amount"], currency), "f"),
                 "due_date": tx["due_date"].isoformat() if tx["due_date"] else None,
-                "depends_on": list(tx["depends_on"]), "status": "accepted",
+                "depends_on": list(tx["depends_on"]),
+                "status": "accepted",
                 "accepted_at": acceptance["accepted_at"].isoformat(),
                 "accepted_on": acceptance["accepted_on"].isoformat(),
-                "accepted_by": acceptance["accepted_by"], "version": acceptance["version"],
+                "accepted_by": acceptance["accepted_by"],
+                "version": acceptance["version"],
             },
             transaction={
-                "id": str(tx["id"]), "amount": format(quantize(tx["amount"], currency), "f"),
-                "currency": currency, "status": tx["status"],
+                "id": str(tx["id"]),
+                "amount": format(quantize(tx["amount"], currency), "f"),
+                "currency": currency,
+                "status": tx["status"],
             },
         )

@@ -46,7 +46,9 @@ class RecoveryService:
                 )
         for row in propagations:
             counts["propagate"] += await self.queue.enqueue(
-                "propagate_contract", str(row["contract_id"]), str(row["version"]),
+                "propagate_contract",
+                str(row["contract_id"]),
+                str(row["version"]),
                 job_id=propagation_job_id(row["contract_id"], row["version"]),
             )
         return counts

@@ -20,9 +20,7 @@ class HttpCrm:
     ) -> None:
         body = {"invoice_id": invoice_id, "status": status, "amount": format(amount, "f"), "currency": currency}
         try:
-            response = await self._http.post(
-                f"{self._base}/contracts/{contract_external_id}/billing-status", json=body
-            )
+            response = await self._http.post(f"{self._base}/contracts/{contract_external_id}/billing-status", json=body)
         except httpx.HTTPError as exc:
             raise BackendUnavailable("crm", f"{type(exc).__name__}: {exc}") from exc
         raise_for_backend("crm", response)

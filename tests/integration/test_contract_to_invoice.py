@@ -51,22 +51,30 @@ async def test_resending_the_same_contract_is_200_and_other_terms_409(api, keys)
 
 
 async def test_governance_failures_are_all_reported_and_block_the_contract(api, keys):
-    body = acme(external_id="800XX0009", legal_entity="GB01", currency="JPY",
-                customer={"external_id": "NOBODY-1", "name": "Nobody"}, tax={"jurisdiction": "XX-YY"})
+    body = acme(
+        external_id="800XX0009",
+        legal_entity="GB01",
+        currency="JPY",
+        customer={"external_id": "NOBODY-1", "name": "Nobody"},
+        tax={"jurisdiction": "XX-YY"},
+    )
     response = await register(api, keys["integration"], body)
     assert response.status_code == 201
     result = response.json()
     assert result["status"] == "blocked"
     assert sorted(e["code"] for e in result["exceptions"]) == [
-        "CURRENCY_NOT_ALLOWED", "CUSTOMER_NOT_IN_ERP", "UNKNOWN_TAX_JURISDICTION"
+        "CURRENCY_NOT_ALLOWED",
+        "CUSTOMER_NOT_IN_ERP",
+        "UNKNOWN_TAX_JURISDICTION",
     ]
     listed = await api.get(f"/process/v1/exceptions?subject_id={result['id']}", headers=auth(keys["finance"]))
     assert {e["code"] for e in listed.json()["items"]} == {e["code"] for e in result["exceptions"]}
 
 
 async def test_customer_in_another_subsidiary_and_milestones_not_summing_block(api, keys):
-    body = acme(external_id="800XX0010", customer={"external_id": "TYRELL-UK-001", "name": "Tyrell"},
-                total_value="300000.01")
+    body = acme(
+        external_id="800XX0010", customer={"external_id": "TYRELL-UK-001", "name": "Tyrell"}, total_value="300000.01"
+    )
     result = (await register(api, keys["integration"], body)).json()
     assert result["status"] == "blocked"
     assert sorted(e["code"] for e in result["exceptions"]) == ["LEGAL_ENTITY_MISMATCH", "MILESTONES_DO_NOT_SUM"]
@@ -74,22 +82,33 @@ async def test_customer_in_another_subsidiary_and_milestones_not_summing_block(a
 
 async def test_milestone_prerequisites_then_invoice_posted_once(api, keys, run_jobs, sandbox):
     contract_id = (await register(api, keys["integration"], acme())).json()["id"]
-    early = await api.post(f"/process/v1/milestones/{contract_id}/M2/acceptance",
-                           json={"accepted_at": "2026-03-28T16:00:00Z"}, headers=auth(keys["integration"]))
+    early = await api.post(
+        f"/process/v1/milestones/{contract_id}/M2/acceptance",
+        json={"accepted_at": "2026-03-28T16:00:00Z"},
+        headers=auth(keys["integration"]),
+    )
     assert early.status_code == 409 and early.json()["code"] == "PREREQUISITES_NOT_MET"
 
-    accepted = await api.post(f"/process/v1/milestones/{contract_id}/M1/acceptance",
-                              json={"accepted_at": "2026-03-28T16:00:00Z", "accepted_by": "client PM"},
-                              headers=auth(keys["integration"]))
+    accepted = await api.post(
+        f"/process/v1/milestones/{contract_id}/M1/acceptance",
+        json={"accepted_at": "2026-03-28T16:00:00Z", "accepted_by": "client PM"},
+        headers=auth(keys["integration"]),
+    )
     assert accepted.status_code == 200, accepted.text
     transaction = accepted.json()["transaction"]
     assert transaction["amount"] == "100000.00" and transaction["currency"] == "USD"
 
-    repeat = await api.post(f"/process/v1/milestones/{contract_id}/M1/acceptance",
-                            json={"accepted_at": "2026-03-28T16:00:00Z"}, headers=auth(keys["integration"]))
+    repeat = await api.post(
+        f"/process/v1/milestones/{contract_id}/M1/acceptance",
+        json={"accepted_at": "2026-03-28T16:00:00Z"},
+        headers=auth(keys["integration"]),
+    )
     assert repeat.status_code == 200 and repeat.json()["transaction"]["id"] == transaction["id"]
-    other = await api.post(f"/process/v1/milestones/{contract_id}/M1/acceptance",
-                           json={"accepted_at": "2026-03-29T16:00:00Z"}, headers=auth(keys["integration"]))
+    other = await api.post(
+        f"/process/v1/milestones/{contract_id}/M1/acceptance",
+        json={"accepted_at": "2026-03-29T16:00:00Z"},
+        headers=auth(keys["integration"]),
+    )
     assert other.status_code == 409 and other.json()["code"] == "ALREADY_ACCEPTED"
 
     run = await api.post("/process/v1/billing-runs", json={"as_of": "2026-03-31"}, headers=auth(keys["finance"]))
@@ -115,11 +134,15 @@ async def test_milestone_prerequisites_then_invoice_posted_once(api, keys, run_j
     billed = (await sandbox.get("/psa/billing-status")).json()
     assert [i["external_id"] for i in billed["items"]] == ["M1"]
 
-    gql = await api.post("/graphql", headers=auth(keys["finance"]), json={
-        "query": "query($id: ID!) { contract(id: $id) { number status billedAmount unbilledAmount "
-                 "milestones { key status } invoices { id status total } } }",
-        "variables": {"id": contract_id},
-    })
+    gql = await api.post(
+        "/graphql",
+        headers=auth(keys["finance"]),
+        json={
+            "query": "query($id: ID!) { contract(id: $id) { number status billedAmount unbilledAmount "
+            "milestones { key status } invoices { id status total } } }",
+            "variables": {"id": contract_id},
+        },
+    )
     data = gql.json()["data"]["contract"]
     assert data["number"] == "SOW-2026-014" and data["billedAmount"] == "100000.00"
     assert data["unbilledAmount"] == "0.00"
@@ -129,8 +152,11 @@ async def test_milestone_prerequisites_then_invoice_posted_once(api, keys, run_j
 
 async def test_lost_erp_response_still_gives_one_erp_invoice(api, keys, run_jobs, sandbox):
     contract_id = (await register(api, keys["integration"], acme())).json()["id"]
-    await api.post(f"/process/v1/milestones/{contract_id}/M1/acceptance",
-                   json={"accepted_at": "2026-03-28T16:00:00Z"}, headers=auth(keys["integration"]))
+    await api.post(
+        f"/process/v1/milestones/{contract_id}/M1/acceptance",
+        json={"accepted_at": "2026-03-28T16:00:00Z"},
+        headers=auth(keys["integration"]),
+    )
     await sandbox.post("/__sandbox/faults", json={"erp": {"drop_response_rate": 1.0}})
     run = await api.post("/process/v1/billing-runs", json={"as_of": "2026-03-31"}, headers=auth(keys["finance"]))
     invoice_id = run.json()["invoices"][0]["id"]

@@ -105,9 +105,7 @@ async def test_reset_restores_seeds_and_default_faults(client: httpx.AsyncClient
 
 async def test_each_app_has_its_own_state() -> None:
     async def client_for() -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_sandbox_app()), base_url="http://sandbox"
-        )
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_sandbox_app()), base_url="http://sandbox")
 
     async with await client_for() as one, await client_for() as two:
         await one.put("/fx/rates/2026-03-31/USD/EUR", json={"rate": "0.9"})

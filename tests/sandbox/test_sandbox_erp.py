@@ -60,9 +60,7 @@ async def test_customer_put_then_get(client: httpx.AsyncClient) -> None:
 async def test_customer_upsert_keeps_internal_id(client: httpx.AsyncClient) -> None:
     await put_customer(client)
     await put_customer(client, "OTHER")
-    again = await client.put(
-        f"{ERP}/customer/eid:ACME-001", json={"companyName": "Acme Inc", "subsidiary": "UK01"}
-    )
+    again = await client.put(f"{ERP}/customer/eid:ACME-001", json={"companyName": "Acme Inc", "subsidiary": "UK01"})
     assert again.headers["location"].endswith("/customer/1")
     assert (await client.get(f"{ERP}/customer/eid:ACME-001")).json()["subsidiary"] == "UK01"
 
@@ -172,14 +170,10 @@ async def test_closed_period_refuses_invoices_dated_in_it(client: httpx.AsyncCli
     closed = await client.put(f"{ERP}/invoice/eid:INV-1", json=invoice_body([("1.00", "0.00")], "2026-01-31"))
     assert closed.status_code == 400
     assert closed.json()["o:errorDetails"][0]["o:errorCode"] == "PERIOD_CLOSED"
-    memo = await client.put(
-        f"{ERP}/creditMemo/eid:CN-1", json=invoice_body([("-1.00", "0.00")], "2026-01-02")
-    )
+    memo = await client.put(f"{ERP}/creditMemo/eid:CN-1", json=invoice_body([("-1.00", "0.00")], "2026-01-02"))
     assert memo.status_code == 400
 
-    open_period = await client.put(
-        f"{ERP}/invoice/eid:INV-2", json=invoice_body([("1.00", "0.00")], "2026-02-01")
-    )
+    open_period = await client.put(f"{ERP}/invoice/eid:INV-2", json=invoice_body([("1.00", "0.00")], "2026-02-01"))
     assert open_period.status_code == 204
 
 

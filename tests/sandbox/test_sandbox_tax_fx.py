@@ -55,9 +55,7 @@ async def test_intra_eu_with_vat_id_is_reverse_charge(client: httpx.AsyncClient)
 
 async def test_intra_eu_without_vat_id_fails_validation(client: httpx.AsyncClient) -> None:
     for tax_id in (None, "", "  "):
-        response = await client.post(
-            "/tax/quotes", json=quote_body("DE", "FR", ["1.00"], customer_tax_id=tax_id)
-        )
+        response = await client.post("/tax/quotes", json=quote_body("DE", "FR", ["1.00"], customer_tax_id=tax_id))
         assert response.status_code == 422
         assert response.json() == {
             "code": "TAX_VALIDATION_FAILED",
@@ -65,9 +63,7 @@ async def test_intra_eu_without_vat_id_fails_validation(client: httpx.AsyncClien
         }
 
 
-@pytest.mark.parametrize(
-    ("seller", "jurisdiction"), [("GB", "US-NY"), ("US", "DE"), ("DE", "GB"), ("US", "CA-ON")]
-)
+@pytest.mark.parametrize(("seller", "jurisdiction"), [("GB", "US-NY"), ("US", "DE"), ("DE", "GB"), ("US", "CA-ON")])
 async def test_other_cross_border_pairs_are_exempt_exports(
     client: httpx.AsyncClient, seller: str, jurisdiction: str
 ) -> None:

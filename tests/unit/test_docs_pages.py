@@ -85,9 +85,7 @@ def test_page_has_no_external_reference(html: str, prefix: str, static_dir: Path
 @pytest.mark.parametrize(("html", "prefix", "static_dir", "assets"), PAGES)
 def test_every_referenced_asset_exists(html: str, prefix: str, static_dir: Path, assets: tuple[str, ...]):
     page = _parse(html)
-    referenced = [
-        value for tag, attr, value in page.urls if attr in ("src", "href") and tag in ("script", "link")
-    ]
+    referenced = [value for tag, attr, value in page.urls if attr in ("src", "href") and tag in ("script", "link")]
     assert len(referenced) == len(assets)
     for value in referenced:
         path = urlsplit(value).path
