@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean schema
 
 # Install once; later runs (even with no network at all) reuse the virtualenv.
 $(STAMP): pyproject.toml
@@ -28,3 +28,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf .psbridge
+
+schema: $(STAMP)
+	$(BIN)/python -c "from experience_apis.schema import build_schema; \
+	open('graphql/schema.graphql', 'w').write(str(build_schema()).rstrip() + '\n')"
