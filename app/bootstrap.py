@@ -15,12 +15,14 @@ import httpx
 from app.db import Database, create_pool
 from app.settings import Settings
 from app.tasks import ArqTaskQueue, TaskQueue
+from app.throttle import SharedThrottle
 from process_apis.billing.service import BillingService
 from process_apis.contracts.service import ContractService
 from process_apis.milestones.service import MilestoneService
 from process_apis.recovery.service import RecoveryService
 from system_apis.crm.client import HttpCrm
 from system_apis.erp.client import HttpErp
+from system_apis.erp.gated import ThrottledErp
 from system_apis.erp.port import ErpPort
 from system_apis.fx.client import HttpFx
 from system_apis.fx.port import FxPort
@@ -67,7 +69,14 @@ async def build_services(
     http = build_http_client(settings.outbound_timeout_seconds, transport)
     try:
         db = Database(pool)
-        erp = HttpErp(http, settings.erp_url)
+        throttle = SharedThrottle(
+            queue.pool,
+            "erp",
+            settings.erp_rate_limit,
+            settings.erp_max_concurrency,
+            lease_seconds=settings.outbound_timeout_seconds * 3,
+        )
+        erp = ThrottledErp(HttpErp(http, settings.erp_url), throttle)
         psa = HttpPsa(http, settings.psa_url)
         tax = HttpTax(http, settings.tax_url)
         fx = HttpFx(http, settings.fx_url)
