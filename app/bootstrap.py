@@ -18,6 +18,7 @@ from app.tasks import ArqTaskQueue, TaskQueue
 from app.throttle import SharedThrottle
 from process_apis.billing.service import BillingService
 from process_apis.contracts.service import ContractService
+from process_apis.exceptions.service import ExceptionService
 from process_apis.milestones.service import MilestoneService
 from process_apis.recovery.service import RecoveryService
 from system_apis.crm.client import HttpCrm
@@ -46,6 +47,7 @@ class Services:
     milestones: MilestoneService
     billing: BillingService
     recovery: RecoveryService
+    exceptions: ExceptionService
 
     async def ready(self) -> dict[str, bool]:
         checks = {}
@@ -81,6 +83,8 @@ async def build_services(
         tax = HttpTax(http, settings.tax_url)
         fx = HttpFx(http, settings.fx_url)
         crm = HttpCrm(http, settings.crm_url)
+        contracts = ContractService(db, erp, psa, tax, queue)
+        billing = BillingService(db, tax, erp, psa, crm, queue)
         yield Services(
             settings=settings,
             db=db,
@@ -88,10 +92,11 @@ async def build_services(
             erp=erp,
             tax=tax,
             fx=fx,
-            contracts=ContractService(db, erp, psa, tax, queue),
+            contracts=contracts,
             milestones=MilestoneService(db),
-            billing=BillingService(db, tax, erp, psa, crm, queue),
+            billing=billing,
             recovery=RecoveryService(db, queue),
+            exceptions=ExceptionService(db, contracts, billing),
         )
     finally:
         await http.aclose()

@@ -125,6 +125,63 @@ class ContractService:
         plan = milestone_sum_finding(cmd.billing_model, cmd.total_value, [m.amount for m in cmd.milestones])
         return findings + ([plan] if plan else [])
 
+    async def recheck_governance(self, contract_id: uuid.UUID, actor: str | None) -> str:
+        """Re-run activation governance on a blocked contract; activate it when every check passes."""
+        async with self.db.connection() as conn:
+            row = await conn.fetchrow(
+                """select c.status, v.payload from contract c
+                   join contract_version v on v.contract_id = c.id and v.version = 1 where c.id = $1""",
+                contract_id,
+            )
+        if row is None:
+            raise NotFound(f"contract {contract_id} does not exist")
+        if row["status"] != "blocked":
+            return str(row["status"])
+        cmd = ContractIn.model_validate(row["payload"])
+        findings = await self._governance(cmd)
+        codes = [f.code for f in findings]
+        async with self.db.transaction() as conn:
+            contract = await store.lock_contract(conn, contract_id)
+            if contract["status"] != "blocked":
+                return str(contract["status"])
+            stale = await conn.fetch(
+                """select code from exception where subject_type = 'contract' and subject_id = $1
+                   and status <> 'resolved' and code <> all($2::text[]) and code <> 'PROPAGATION_FAILED'""",
+                str(contract_id),
+                codes,
+            )
+            await resolve_exceptions(conn, "contract", str(contract_id), [r["code"] for r in stale])
+            for f in findings:
+                await raise_exception(conn, f.code, "contract", str(contract_id), f.detail, ["retry"], group_key=f.code)
+            if findings:
+                return "blocked"
+            await conn.execute("update contract set status = 'active', updated_at = now() where id = $1", contract_id)
+            await record_event(conn, "contract.active", "contract", str(contract_id), {"version": 1, "codes": []})
+            await record_audit(conn, actor, "contract.activate", "contract", str(contract_id))
+            version = contract["current_version"]
+        await self.queue.enqueue(
+            "propagate_contract", str(contract_id), str(version), job_id=propagation_job_id(contract_id, version)
+        )
+        return "active"
+
+    async def repropagate(self, contract_id: uuid.UUID, actor: str | None) -> None:
+        """Put failed propagations back to pending and queue them again (``retry`` of PROPAGATION_FAILED)."""
+        async with self.db.transaction() as conn:
+            rows = await conn.fetch(
+                """update propagation set status = 'pending', updated_at = now()
+                   where contract_id = $1 and status = 'failed' returning version""",
+                contract_id,
+            )
+            await record_audit(conn, actor, "contract.repropagate", "contract", str(contract_id))
+        for version in sorted({r["version"] for r in rows}):
+            # A fresh job id: the failed job's result may still be kept under the deterministic one.
+            await self.queue.enqueue(
+                "propagate_contract",
+                str(contract_id),
+                str(version),
+                job_id=f"{propagation_job_id(contract_id, version)}:{uuid.uuid4().hex[:8]}",
+            )
+
     async def propagate_contract(self, contract_id: uuid.UUID, version: int, final_attempt: bool) -> list[str]:
         """Push one version's plan to the PSA (project) and the ERP (billing schedule).
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.http import Operation, endpoint, json_response, parse_id, parse_query
+from app.http import Operation, client_of, endpoint, json_response, parse_body, parse_id, parse_query
 from process_apis.exceptions import queries
 
 STAFF = ("integration", "finance", "project_manager")
@@ -40,6 +40,51 @@ async def get_exception(request: Request) -> Response:
     return json_response(item)
 
 
+class ExceptionAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=4000)
+    owner: str | None = Field(default=None, max_length=200)
+
+
+async def _action_body(request: Request) -> ExceptionAction:
+    # The body is optional for actions: an empty POST is a plain "do it".
+    if not (await request.body()).strip():
+        return ExceptionAction()
+    return await parse_body(request, ExceptionAction)
+
+
+async def acknowledge_exception(request: Request) -> Response:
+    return await _transition(request, "acknowledged")
+
+
+async def resolve_exception(request: Request) -> Response:
+    return await _transition(request, "resolved")
+
+
+async def _transition(request: Request, status: str) -> Response:
+    exception_id = parse_id(request.path_params["exception_id"], "exception")
+    body = await _action_body(request)
+    item = await request.app.state.services.exceptions.transition(
+        exception_id, status, body.note, body.owner, client_of(request).name
+    )
+    return json_response(item)
+
+
+async def retry_exception(request: Request) -> Response:
+    exception_id = parse_id(request.path_params["exception_id"], "exception")
+    body = await _action_body(request)
+    item = await request.app.state.services.exceptions.retry(exception_id, body.note, client_of(request).name)
+    return json_response(item)
+
+
+async def retry_group(request: Request) -> Response:
+    result = await request.app.state.services.exceptions.retry_group(
+        request.path_params["group_key"], client_of(request).name
+    )
+    return json_response(result)
+
+
 routes: list[Route] = [
     endpoint(
         "/process/v1/exceptions",
@@ -52,5 +97,34 @@ routes: list[Route] = [
         "GET",
         get_exception,
         Operation("One exception", STAFF, tags=("exceptions",), errors=(404,)),
+    ),
+    endpoint(
+        "/process/v1/exceptions/{exception_id}/acknowledge",
+        "POST",
+        acknowledge_exception,
+        Operation("Acknowledge: someone owns it now", STAFF, body=ExceptionAction, tags=("exceptions",)),
+    ),
+    endpoint(
+        "/process/v1/exceptions/{exception_id}/resolve",
+        "POST",
+        resolve_exception,
+        Operation("Resolve by hand", STAFF, body=ExceptionAction, tags=("exceptions",)),
+    ),
+    endpoint(
+        "/process/v1/exceptions/{exception_id}/retry",
+        "POST",
+        retry_exception,
+        Operation(
+            "Replay the failed step (re-quote, re-post, re-check governance, re-propagate)",
+            STAFF,
+            body=ExceptionAction,
+            tags=("exceptions",),
+        ),
+    ),
+    endpoint(
+        "/process/v1/exceptions/groups/{group_key}/retry",
+        "POST",
+        retry_group,
+        Operation("Fix once, replay many: retry every open exception of a group", STAFF, tags=("exceptions",)),
     ),
 ]

@@ -1,0 +1,101 @@
+"""Exceptions are work items: each failure lands in a queue with an owner, an SLA and a retry."""
+
+from __future__ import annotations
+
+from tests.conftest import auth
+from tests.integration.test_contract_to_invoice import acme, register
+
+LUMIERE = dict(
+    external_id="800XX0600",
+    number="SOW-2026-060",
+    legal_entity="DE01",
+    currency="EUR",
+    customer={"external_id": "LUMIERE-001", "name": "Lumière SA"},
+    tax={"jurisdiction": "FR", "customer_tax_id": None},
+    total_value="50000.00",
+    reimbursable_expenses=[],
+    milestones=[{"key": "M1", "name": "Audit", "amount": "50000.00", "due_date": "2026-04-30", "depends_on": []}],
+)
+
+
+async def test_retry_activates_a_blocked_contract_once_governance_passes(api, keys, sandbox, run_jobs):
+    body = acme(external_id="800XX0700", customer={"external_id": "NEWCO-001", "name": "NewCo"})
+    created = (await register(api, keys["integration"], body)).json()
+    assert created["status"] == "blocked"
+    [exception] = created["exceptions"]
+    assert exception["code"] == "CUSTOMER_NOT_IN_ERP"
+    item = (await api.get(f"/process/v1/exceptions/{exception['id']}", headers=auth(keys["integration"]))).json()
+    assert item["queue"] == "integration" and item["actions"] == ["retry"] and item["sla_due_at"]
+
+    still = await api.post(f"/process/v1/exceptions/{exception['id']}/retry", headers=auth(keys["integration"]))
+    assert still.status_code == 200 and still.json()["status"] == "open"
+
+    put = await sandbox.put(
+        "/erp/services/rest/record/v1/customer/eid:NEWCO-001", json={"companyName": "NewCo", "subsidiary": "US01"}
+    )
+    assert put.status_code == 204
+    retried = await api.post(
+        f"/process/v1/exceptions/{exception['id']}/retry",
+        json={"note": "customer created"},
+        headers=auth(keys["integration"]),
+    )
+    assert retried.json()["status"] == "resolved" and retried.json()["note"] == "customer created"
+    await run_jobs()
+    contract = (await api.get(f"/process/v1/contracts/{created['id']}", headers=auth(keys["finance"]))).json()
+    assert contract["status"] == "active" and contract["project_id"] and contract["exceptions"] == []
+
+
+async def test_intra_eu_supply_without_vat_id_blocks_the_invoice_in_the_finance_queue(api, keys, run_jobs):
+    contract_id = (await register(api, keys["integration"], acme(**LUMIERE))).json()["id"]
+    accepted = await api.post(
+        f"/process/v1/milestones/{contract_id}/M1/acceptance",
+        json={"accepted_at": "2026-04-10T09:00:00+02:00"},
+        headers=auth(keys["integration"]),
+    )
+    assert accepted.status_code == 200
+    run = (
+        await api.post(
+            "/process/v1/billing-runs",
+            json={"as_of": "2026-04-30", "contract_id": contract_id},
+            headers=auth(keys["finance"]),
+        )
+    ).json()
+    [invoice] = run["invoices"]
+    assert invoice["status"] == "blocked" and invoice["tax"] is None and invoice["total"] is None
+    assert invoice["net"] == "50000.00" and invoice["codes"] == ["TAX_VALIDATION_FAILED"]
+
+    queue = (
+        await api.get("/process/v1/exceptions?queue=finance&code=TAX_VALIDATION_FAILED", headers=auth(keys["finance"]))
+    ).json()
+    [item] = queue["items"]
+    assert item["subject"] == {"type": "invoice", "id": invoice["id"]}
+    acknowledged = await api.post(
+        f"/process/v1/exceptions/{item['id']}/acknowledge", json={"owner": "ap-team"}, headers=auth(keys["finance"])
+    )
+    assert acknowledged.json()["status"] == "acknowledged" and acknowledged.json()["owner"] == "ap-team"
+
+    # Nothing changed upstream: a retry re-quotes, still fails, and leaves the invoice blocked (200).
+    retry = await api.post(f"/process/v1/invoices/{invoice['id']}/retry", headers=auth(keys["finance"]))
+    assert retry.status_code == 200 and retry.json()["status"] == "blocked"
+    await run_jobs()
+    gql = await api.post(
+        "/graphql",
+        headers=auth(keys["finance"]),
+        json={
+            "query": "query($id: ID!) { contract(id: $id) { billedAmount unbilledAmount } }",
+            "variables": {"id": contract_id},
+        },
+    )
+    # Money on a blocked invoice is still unbilled.
+    assert gql.json()["data"]["contract"] == {"billedAmount": "0.00", "unbilledAmount": "50000.00"}
+
+
+async def test_blocked_contract_refuses_milestone_acceptance(api, keys):
+    body = acme(external_id="800XX0701", customer={"external_id": "GHOST-1", "name": "Ghost"})
+    contract_id = (await register(api, keys["integration"], body)).json()["id"]
+    response = await api.post(
+        f"/process/v1/milestones/{contract_id}/M1/acceptance",
+        json={"accepted_at": "2026-03-28T16:00:00Z"},
+        headers=auth(keys["integration"]),
+    )
+    assert response.status_code == 409 and response.json()["code"] == "CONTRACT_BLOCKED"
