@@ -56,7 +56,7 @@ class Services:
         except Exception:  # readiness reports; it must not raise
             checks["database"] = False
         try:
-            checks["redis"] = await self.queue.ping()  # type: ignore[attr-defined]
+            checks["redis"] = await self.queue.ping()
         except Exception:
             checks["redis"] = False
         return checks

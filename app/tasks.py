@@ -23,6 +23,8 @@ class TaskQueue(Protocol):
         """Queue ``job(*args)`` once per ``job_id``; False when that id is already queued or running."""
         ...
 
+    async def ping(self) -> bool: ...
+
 
 def job_serializer(data: dict[str, Any]) -> bytes:
     return orjson.dumps(data)

@@ -12,7 +12,6 @@ from strawberry.types import Info
 
 from app.errors import NotFound
 from experience_apis.context import Context
-from process_apis.billing import queries as billing_queries
 from process_apis.contracts import queries as contract_queries
 
 
@@ -74,7 +73,6 @@ class Contract:
     version: int
     project_id: str | None
     customer_external_id: str
-    milestones: list[Milestone]
 
     @strawberry.field(description="On invoices queued, posting or posted")
     async def billed_amount(self, info: Info[Context, None]) -> str:
@@ -88,29 +86,10 @@ class Contract:
     async def held_amount(self, info: Info[Context, None]) -> str:
         return await _money(info, self.id, "held")
 
-    @strawberry.field
-    async def invoices(self, info: Info[Context, None]) -> list[Invoice]:
-        async with info.context.db.connection() as conn:
-            page = await billing_queries.list_invoices(conn, uuid.UUID(self.id), None, 100, None)
-        return [Invoice.from_row(row) for row in page["items"]]
-
-
-async def _money(info: Info[Context, None], contract_id: str, key: str) -> str:
-    found = await info.context.money.load(uuid.UUID(contract_id))
-    return str(found[key]) if found else "0"
-
-
-def _contract(detail: dict[str, Any]) -> Contract:
-    return Contract(
-        id=strawberry.ID(detail["id"]),
-        number=detail["number"],
-        status=detail["status"],
-        currency=detail["currency"],
-        billing_model=detail["billing_model"],
-        version=detail["version"],
-        project_id=detail["project_id"],
-        customer_external_id=detail["customer"]["external_id"],
-        milestones=[
+    @strawberry.field(description="The latest version's milestone plan")
+    async def milestones(self, info: Info[Context, None]) -> list[Milestone]:
+        plan = await info.context.milestones.load(uuid.UUID(self.id))
+        return [
             Milestone(
                 key=m["key"],
                 name=m["name"],
@@ -119,9 +98,30 @@ def _contract(detail: dict[str, Any]) -> Contract:
                 due_date=m["due_date"],
                 accepted_at=m["accepted_at"],
             )
-            for m in detail["milestones"]
-        ],
-    )
+            for m in plan
+        ]
+
+    @strawberry.field
+    async def invoices(self, info: Info[Context, None]) -> list[Invoice]:
+        return [Invoice.from_row(row) for row in await info.context.invoices.load(uuid.UUID(self.id))]
+
+    @staticmethod
+    def from_row(row: dict[str, Any]) -> Contract:
+        return Contract(
+            id=strawberry.ID(row["id"]),
+            number=row["number"],
+            status=row["status"],
+            currency=row["currency"],
+            billing_model=row["billing_model"],
+            version=row["version"],
+            project_id=row["project_id"],
+            customer_external_id=row["customer_external_id"],
+        )
+
+
+async def _money(info: Info[Context, None], contract_id: str, key: str) -> str:
+    found = await info.context.money.load(uuid.UUID(contract_id))
+    return str(found[key]) if found else "0"
 
 
 @strawberry.type
@@ -145,7 +145,7 @@ class Query:
         scope = info.context.customer_scope
         if scope is not None and detail["customer"]["external_id"] != scope:
             return None  # enforced where data is read: another customer's contract does not exist
-        return _contract(detail)
+        return Contract.from_row({**detail, "customer_external_id": detail["customer"]["external_id"]})
 
     @strawberry.field
     async def contracts(
@@ -154,8 +154,7 @@ class Query:
         limit = max(1, min(first, info.context.max_page_size))
         async with info.context.db.connection() as conn:
             page = await contract_queries.list_contracts(conn, None, status, limit, after, info.context.customer_scope)
-            details = [await contract_queries.get_contract(conn, uuid.UUID(c["id"])) for c in page["items"]]
-        return [_contract(d) for d in details]
+        return [Contract.from_row(row) for row in page["items"]]
 
 
 def build_schema(max_depth: int = 10, max_aliases: int = 20, max_tokens: int = 2000) -> strawberry.Schema:

@@ -132,3 +132,15 @@ async def contract_money(conn: Connection, contract_ids: list[uuid.UUID]) -> dic
         }
         for r in rows
     }
+
+
+async def invoices_by_contract(
+    conn: Connection, contract_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    rows = await conn.fetch(
+        "select * from invoice where contract_id = any($1) order by contract_id, created_at, id", contract_ids
+    )
+    found: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for r in rows:
+        found.setdefault(r["contract_id"], []).append(_summary(r))
+    return found

@@ -35,17 +35,7 @@ async def get_contract(conn: Connection, contract_id: uuid.UUID) -> dict[str, An
     propagation = await conn.fetch(
         "select * from propagation where contract_id = $1 order by version, target", contract_id
     )
-    milestones = await conn.fetch(
-        """select m.key, m.name, m.amount, m.due_date, m.depends_on, a.accepted_at, a.amount as accepted_amount,
-                  bt.invoice_id, i.status as invoice_status
-           from milestone m
-           left join milestone_acceptance a on a.contract_id = m.contract_id and a.key = m.key
-           left join billing_transaction bt on bt.id = a.transaction_id
-           left join invoice i on i.id = bt.invoice_id
-           where m.contract_id = $1 and m.version = $2 order by m.due_date nulls last, m.key""",
-        contract_id,
-        c["current_version"],
-    )
+    milestones = (await milestones_by_contract(conn, [contract_id])).get(contract_id, [])
     exceptions = await conn.fetch(
         """select id, code, detail, status from exception
            where subject_type = 'contract' and subject_id = $1 and status <> 'resolved' order by created_at""",
@@ -85,24 +75,45 @@ async def get_contract(conn: Connection, contract_id: uuid.UUID) -> dict[str, An
             }
             for v in versions
         ],
-        "milestones": [
-            {
-                "key": m["key"],
-                "name": m["name"],
-                "amount": to_str(m["accepted_amount"] if m["accepted_at"] else m["amount"], currency),
-                "due_date": m["due_date"].isoformat() if m["due_date"] else None,
-                "depends_on": list(m["depends_on"]),
-                "status": _milestone_status(m),
-                "accepted_at": m["accepted_at"].isoformat() if m["accepted_at"] else None,
-            }
-            for m in milestones
-        ],
+        "milestones": milestones,
         "exceptions": [
             {"id": str(e["id"]), "code": e["code"], "detail": e["detail"], "status": e["status"]} for e in exceptions
         ],
         "created_at": c["created_at"].isoformat(),
         "updated_at": c["updated_at"].isoformat(),
     }
+
+
+async def milestones_by_contract(
+    conn: Connection, contract_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """The latest version's milestone plan of each contract, with acceptance and invoicing state (one query)."""
+    rows = await conn.fetch(
+        """select m.contract_id, c.currency, m.key, m.name, m.amount, m.due_date, m.depends_on, a.accepted_at,
+                  a.amount as accepted_amount, i.status as invoice_status
+           from contract c
+           join milestone m on m.contract_id = c.id and m.version = c.current_version
+           left join milestone_acceptance a on a.contract_id = m.contract_id and a.key = m.key
+           left join billing_transaction bt on bt.id = a.transaction_id
+           left join invoice i on i.id = bt.invoice_id
+           where c.id = any($1) order by m.contract_id, m.due_date nulls last, m.key""",
+        contract_ids,
+    )
+    plans: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for m in rows:
+        plans.setdefault(m["contract_id"], []).append(
+            {
+                "key": m["key"],
+                "name": m["name"],
+                # an accepted milestone shows the amount it was accepted at
+                "amount": to_str(m["accepted_amount"] if m["accepted_at"] else m["amount"], m["currency"]),
+                "due_date": m["due_date"].isoformat() if m["due_date"] else None,
+                "depends_on": list(m["depends_on"]),
+                "status": _milestone_status(m),
+                "accepted_at": m["accepted_at"].isoformat() if m["accepted_at"] else None,
+            }
+        )
+    return plans
 
 
 def _milestone_status(m: Any) -> str:

@@ -1,0 +1,43 @@
+"""House tools as tests: ruff everywhere, mypy strict on the kernel and the pure rules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+STRICT = [
+    "app/money.py",
+    "app/errors.py",
+    "app/types.py",
+    "app/settings.py",
+    "app/db.py",
+    "app/migrate.py",
+    "app/throttle.py",
+    "app/tasks.py",
+    "app/auth.py",
+    "app/problems.py",
+    "app/http.py",
+    "app/pagination.py",
+    "app/outbox.py",
+    "app/canonical/__init__.py",
+    *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("process_apis/*/rules.py")),
+]
+
+
+def test_ruff_is_clean() -> None:
+    result = subprocess.run([str(BIN / "ruff"), "check", "."], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict_on_kernel_and_rules() -> None:
+    result = subprocess.run(
+        [str(BIN / "mypy"), "--strict", "--no-error-summary", *STRICT],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
