@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
 from decimal import Decimal
@@ -23,6 +24,8 @@ from system_apis.psa.port import PsaPort
 from system_apis.tax.port import TaxPort
 
 __all__ = ["BillingService", "post_job_id"]
+
+QUOTE_CONCURRENCY = 8
 
 
 def post_job_id(invoice_id: uuid.UUID | str, attempt: int = 0) -> str:
@@ -64,8 +67,14 @@ class BillingService:
                 {"as_of": cmd.as_of.isoformat(), "invoices": [str(i) for i in invoice_ids]},
             )
             await record_audit(conn, actor, "billing_run.create", "billing_run", str(run_id))
-        for invoice_id in invoice_ids:
-            await self.quote_invoice(invoice_id)
+        # Quotes are independent HTTP calls: overlap a few, but never flood the tax engine.
+        gate = asyncio.Semaphore(QUOTE_CONCURRENCY)
+
+        async def quote(invoice_id: uuid.UUID) -> None:
+            async with gate:
+                await self.quote_invoice(invoice_id)
+
+        await asyncio.gather(*(quote(i) for i in invoice_ids))
         async with self.db.connection() as conn:
             invoices = await queries.invoice_summaries(conn, invoice_ids)
         return {"id": str(run_id), "as_of": cmd.as_of.isoformat(), "invoices": invoices}
