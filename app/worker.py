@@ -39,7 +39,13 @@ def worker_settings(settings: Settings, transport: httpx.AsyncBaseTransport | No
             func(notify_billed, max_tries=tries),  # type: ignore[arg-type]
         ],
         "cron_jobs": [
-            cron(sweep_intents, second=set(range(0, 60, 15)), unique=True, run_at_startup=True),  # type: ignore[arg-type]
+            cron(
+                sweep_intents,
+                name=f"sweep_intents:{settings.queue_name}",  # cron ids must not collide across queues
+                second=set(range(0, 60, 15)),
+                unique=True,
+                run_at_startup=True,
+            ),  # type: ignore[arg-type]
         ],
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
@@ -49,7 +55,9 @@ def worker_settings(settings: Settings, transport: httpx.AsyncBaseTransport | No
         "job_deserializer": job_deserializer,
         "max_tries": tries,
         "job_timeout": 120,
-        "keep_result": 3600,
+        # No results kept: a job id then blocks only while its job is queued or running, so a retry
+        # or the sweeper can enqueue the same intent again as soon as the last attempt ended.
+        "keep_result": 0,
         "handle_signals": True,
     }
 

@@ -11,8 +11,13 @@ from jobs.retry import bind_correlation, is_final_attempt, retry_later
 
 async def quote_invoice(ctx: dict[str, Any], invoice_id: str, correlation_id: str | None = None) -> str:
     bind_correlation(ctx, correlation_id)
-    status: str = await ctx["services"].billing.quote_invoice(uuid.UUID(invoice_id))
-    return status
+    try:
+        status: str = await ctx["services"].billing.quote_invoice(uuid.UUID(invoice_id))
+        return status
+    except BackendUnavailable as exc:
+        if is_final_attempt(ctx):
+            raise  # the draft stays; the sweeper queues it again later
+        raise retry_later(ctx, exc) from exc
 
 
 async def post_invoice(ctx: dict[str, Any], invoice_id: str, correlation_id: str | None = None) -> str:

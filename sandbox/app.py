@@ -36,4 +36,5 @@ def run(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
     """Serve the sandbox until interrupted (`psbridge sandbox` calls this)."""
     import uvicorn  # imported here so in-process test use never needs the server
 
-    uvicorn.run(create_sandbox_app(), host=host, port=port)
+    # Access logs of every simulated backend call would drown the terminal of `make run`.
+    uvicorn.run(create_sandbox_app(), host=host, port=port, log_level="warning")

@@ -23,13 +23,19 @@ from system_apis.erp.port import ErpPort, ErpRejected
 from system_apis.psa.port import PsaPort
 from system_apis.tax.port import TaxPort
 
-__all__ = ["BillingService", "post_job_id"]
+__all__ = ["BillingService", "post_job_id", "quote_job_id"]
 
 QUOTE_CONCURRENCY = 8
 
 
-def post_job_id(invoice_id: uuid.UUID | str, attempt: int = 0) -> str:
-    return f"post:{invoice_id}" + (f":r{attempt}" if attempt else "")
+# Job ids name the intent: while a job for it is queued or running, enqueueing it again is a no-op.
+# Workers keep no results, so once a job ends the same id may be enqueued again (a retry, the sweeper).
+def post_job_id(invoice_id: uuid.UUID | str) -> str:
+    return f"post:{invoice_id}"
+
+
+def quote_job_id(invoice_id: uuid.UUID | str) -> str:
+    return f"quote:{invoice_id}"
 
 
 class BillingService:
@@ -72,15 +78,26 @@ class BillingService:
 
         async def quote(invoice_id: uuid.UUID) -> None:
             async with gate:
-                await self.quote_invoice(invoice_id)
+                await self._quote_or_defer(invoice_id)
 
         await asyncio.gather(*(quote(i) for i in invoice_ids))
         async with self.db.connection() as conn:
             invoices = await queries.invoice_summaries(conn, invoice_ids)
         return {"id": str(run_id), "as_of": cmd.as_of.isoformat(), "invoices": invoices}
 
+    async def _quote_or_defer(self, invoice_id: uuid.UUID) -> str:
+        """Quote now; if the tax API is unreachable, the draft stays a draft and a job quotes it later."""
+        try:
+            return await self.quote_invoice(invoice_id)
+        except BackendUnavailable:
+            await self.queue.enqueue("quote_invoice", str(invoice_id), job_id=quote_job_id(invoice_id))
+            return "draft"
+
     async def quote_invoice(self, invoice_id: uuid.UUID) -> str:
-        """Ask the tax API for the invoice's lines: queued (and enqueued) or blocked. Returns the status."""
+        """Ask the tax API for the invoice's lines: queued (and enqueued) or blocked. Returns the status.
+
+        Raises ``BackendUnavailable`` when the tax API cannot answer: the caller retries.
+        """
         async with self.db.connection() as conn:
             ctx = await store.tax_context(conn, invoice_id)
             if ctx is None:
@@ -88,18 +105,13 @@ class BillingService:
             if ctx["status"] not in ("draft", "blocked"):
                 return str(ctx["status"])
             lines = await store.invoice_lines(conn, invoice_id)
-        try:
-            quote = await self.tax.quote(
-                ctx["seller_country"],
-                ctx["tax_jurisdiction"],
-                ctx["customer_tax_id"],
-                ctx["currency"],
-                [(str(line["line_no"]), line["net"]) for line in lines],
-            )
-        except BackendUnavailable:
-            # The draft stays a draft; the job retries and the sweeper finds drafts a crash left.
-            await self.queue.enqueue("quote_invoice", str(invoice_id), job_id=f"quote:{invoice_id}", defer_seconds=5)
-            return str(ctx["status"])
+        quote = await self.tax.quote(
+            ctx["seller_country"],
+            ctx["tax_jurisdiction"],
+            ctx["customer_tax_id"],
+            ctx["currency"],
+            [(str(line["line_no"]), line["net"]) for line in lines],
+        )
         async with self.db.transaction() as conn:
             if isinstance(quote, TaxRejection):
                 if await store.block_invoice(conn, invoice_id, "TAX_VALIDATION_FAILED"):
@@ -141,9 +153,9 @@ class BillingService:
                 await conn.execute("update invoice set status = 'queued', updated_at = now() where id = $1", invoice_id)
             await record_audit(conn, actor, "invoice.retry", "invoice", str(invoice_id), {"from": row["status"]})
         if row["status"] == "failed":
-            await self.queue.enqueue("post_invoice", str(invoice_id), job_id=post_job_id(invoice_id, row["attempts"]))
+            await self.queue.enqueue("post_invoice", str(invoice_id), job_id=post_job_id(invoice_id))
         else:
-            await self.quote_invoice(invoice_id)
+            await self._quote_or_defer(invoice_id)
         async with self.db.connection() as conn:
             return await queries.get_invoice(conn, invoice_id)
 

@@ -10,27 +10,48 @@ from app.db import Connection, dumps
 from app.observability import correlation_id
 from process_apis.billing.rules import Billable, DraftLine
 
+_IN_SCOPE = """bt.status = 'unbilled' and bt.billing = 'billable' and bt.invoice_id is null
+             and bt.service_date <= $1
+             and ($2::text is null or c.legal_entity = $2)
+             and ($3::uuid[] is null or bt.contract_id = any($3))"""
+
 
 async def claim_billable(
     conn: Connection, as_of: date, legal_entity: str | None, contract_ids: list[uuid.UUID] | None
 ) -> list[Any]:
-    """Lock every unbilled billable transaction in scope; SKIP LOCKED keeps concurrent runs disjoint."""
+    """Lock the contracts in scope and their unbilled billable transactions for this run.
+
+    A transaction-scoped advisory lock per contract keeps each contract whole within one run:
+    a concurrent run skips contracts another run is billing (they are on its invoices), so no
+    contract is split across two invoices of simultaneous runs. SKIP LOCKED on the rows is the
+    second guard: two runs never take the same transaction.
+    """
+    locked = await conn.fetch(
+        f"""select contract_id from (
+               select distinct bt.contract_id from billing_transaction bt join contract c on c.id = bt.contract_id
+               where {_IN_SCOPE} offset 0) candidates
+           where pg_try_advisory_xact_lock(hashtextextended('psbridge:billing:' || contract_id::text, 0))""",
+        as_of,
+        legal_entity,
+        contract_ids,
+    )
+    mine = [r["contract_id"] for r in locked]
+    if not mine:
+        return []
     return await conn.fetch(
-        """select bt.id, bt.contract_id, bt.currency, bt.kind, bt.amount, bt.quantity, bt.rate, bt.role,
+        f"""select bt.id, bt.contract_id, bt.currency, bt.kind, bt.amount, bt.quantity, bt.rate, bt.role,
                   bt.category, bt.milestone_key, bt.is_adjustment, m.name as milestone_name
            from billing_transaction bt
            join contract c on c.id = bt.contract_id
            left join milestone m on m.contract_id = bt.contract_id and m.version = bt.subject_version
                                 and m.key = bt.milestone_key
-           where bt.status = 'unbilled' and bt.billing = 'billable' and bt.invoice_id is null
-             and bt.service_date <= $1
-             and ($2::text is null or c.legal_entity = $2)
-             and ($3::uuid[] is null or bt.contract_id = any($3))
+           where {_IN_SCOPE} and bt.contract_id = any($4)
            order by bt.contract_id, bt.service_date, bt.id
            for update of bt skip locked""",
         as_of,
         legal_entity,
         contract_ids,
+        mine,
     )
 
 

@@ -174,12 +174,8 @@ class ContractService:
             )
             await record_audit(conn, actor, "contract.repropagate", "contract", str(contract_id))
         for version in sorted({r["version"] for r in rows}):
-            # A fresh job id: the failed job's result may still be kept under the deterministic one.
             await self.queue.enqueue(
-                "propagate_contract",
-                str(contract_id),
-                str(version),
-                job_id=f"{propagation_job_id(contract_id, version)}:{uuid.uuid4().hex[:8]}",
+                "propagate_contract", str(contract_id), str(version), job_id=propagation_job_id(contract_id, version)
             )
 
     async def propagate_contract(self, contract_id: uuid.UUID, version: int, final_attempt: bool) -> list[str]:

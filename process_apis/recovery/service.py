@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from app.db import Database
 from app.tasks import TaskQueue
-from process_apis.billing.service import post_job_id
+from process_apis.billing.service import post_job_id, quote_job_id
 from process_apis.contracts.service import propagation_job_id
 
 __all__ = ["RecoveryService"]
@@ -38,7 +38,7 @@ class RecoveryService:
         for row in invoices:
             if row["status"] == "draft":
                 counts["quote"] += await self.queue.enqueue(
-                    "quote_invoice", str(row["id"]), job_id=f"quote:{row['id']}"
+                    "quote_invoice", str(row["id"]), job_id=quote_job_id(row["id"])
                 )
             else:
                 counts["post"] += await self.queue.enqueue(

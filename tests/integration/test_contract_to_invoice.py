@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any
 
@@ -174,3 +175,59 @@ async def test_lost_erp_response_still_gives_one_erp_invoice(api, keys, run_jobs
     assert posted["status"] == "posted"
     listing = (await sandbox.get("/erp/services/rest/record/v1/invoice")).json()
     assert listing["totalResults"] == 1  # upsert by external id: every attempt hit the same record
+
+
+async def test_tax_outage_leaves_a_draft_that_a_job_quotes_once_tax_is_back(api, keys, run_jobs, sandbox, services):
+    contract_id = (await register(api, keys["integration"], acme())).json()["id"]
+    await api.post(
+        f"/process/v1/milestones/{contract_id}/M1/acceptance",
+        json={"accepted_at": "2026-03-28T16:00:00Z"},
+        headers=auth(keys["integration"]),
+    )
+    await sandbox.post("/__sandbox/faults", json={"tax": {"down": True}})
+    run = await api.post("/process/v1/billing-runs", json={"as_of": "2026-03-31"}, headers=auth(keys["finance"]))
+    [invoice] = run.json()["invoices"]
+    assert invoice["status"] == "draft" and invoice["tax"] is None
+
+    await run_jobs()  # tax still down: the quote job retries, then gives up; the draft stays
+    assert (await api.get(f"/process/v1/invoices/{invoice['id']}", headers=auth(keys["finance"]))).json()[
+        "status"
+    ] == "draft"
+
+    await sandbox.post("/__sandbox/faults", json={"tax": {"down": False}})
+    # The sweeper finds the draft (no live job) and queues its quote again under the same job id.
+    async with services.db.transaction() as conn:
+        await conn.execute(
+            "update invoice set updated_at = now() - interval '1 hour' where id = $1::uuid", invoice["id"]
+        )
+    assert (await services.recovery.sweep())["quote"] == 1
+    await run_jobs()
+    posted = (await api.get(f"/process/v1/invoices/{invoice['id']}", headers=auth(keys["finance"]))).json()
+    assert posted["status"] == "posted" and posted["total"] == "108875.00"
+
+
+async def test_concurrent_runs_never_share_or_split_a_contract(api, keys, services):
+    contract_ids = []
+    for n in range(6):
+        body = acme(external_id=f"800XX09{n:02d}", number=f"SOW-C-{n}")
+        contract_id = (await register(api, keys["integration"], body)).json()["id"]
+        contract_ids.append(contract_id)
+        for key, day in (("M1", "2026-03-02"), ("M2", "2026-03-03")):
+            accepted = await api.post(
+                f"/process/v1/milestones/{contract_id}/{key}/acceptance",
+                json={"accepted_at": f"{day}T10:00:00Z"},
+                headers=auth(keys["integration"]),
+            )
+            assert accepted.status_code == 200
+    runs = await asyncio.gather(
+        *(
+            api.post("/process/v1/billing-runs", json={"as_of": "2026-03-31"}, headers=auth(keys["finance"]))
+            for _ in range(3)
+        )
+    )
+    invoices = [i for r in runs for i in r.json()["invoices"]]
+    assert sorted(i["contract_id"] for i in invoices) == sorted(contract_ids)  # one invoice per contract, whole
+    assert all(i["net"] == "220000.00" for i in invoices)
+    async with services.db.connection() as conn:
+        on_invoices = await conn.fetchval("select count(*) from billing_transaction where invoice_id is not null")
+    assert on_invoices == 12
