@@ -90,16 +90,30 @@ def clients_create(
 
 
 @app.command()
-def dev(port: int = typer.Option(None), sandbox_port: int = typer.Option(None)) -> None:
+def dev(
+    port: int = typer.Option(None),
+    sandbox_port: int = typer.Option(None),
+    data_dir: Path = typer.Option(
+        DATA_DIR, "--data-dir", envvar="PSBRIDGE_DATA_DIR", help="Embedded servers' data and demo-keys.json."
+    ),
+) -> None:
     """Everything for a local demo: services (or embedded ones), migrations, seed, API, worker, sandbox."""
-    from app.devservers import resolve_services
+    from app.devservers import port_open, resolve_services
 
+    # SIGTERM (and SIGHUP) stop the demo like Ctrl-C does: the finally below stops what was started.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     base = Settings()
     api_port = port or base.port
     sbx_port = sandbox_port or base.sandbox_port
-    urls, handle = resolve_services(DATA_DIR, base.database_url, base.redis_url, "psbridge")
+    for what, p in (("API", api_port), ("sandbox", sbx_port)):
+        if port_open("127.0.0.1", p):
+            raise SystemExit(f"port {p} for the {what} is already in use (another psbridge dev?); pick another")
+    data_dir = data_dir.expanduser().resolve()
     procs: list[subprocess.Popen[bytes]] = []
+    handle = None
     try:
+        urls, handle = resolve_services(data_dir, base.database_url, base.redis_url, "psbridge")
         env = {
             **os.environ,
             "PSBRIDGE_DATABASE_URL": urls.database_url,
@@ -122,22 +136,31 @@ def dev(port: int = typer.Option(None), sandbox_port: int = typer.Option(None)) 
         asyncio.run(run_migrations(urls.database_url))
         procs.append(_spawn(["sandbox", "--port", str(sbx_port)], env))
         _wait_http(f"http://127.0.0.1:{sbx_port}/healthz", procs)
-        keys = asyncio.run(_seed_before_api(settings))
+        keys_file = data_dir / "demo-keys.json"
+        keys = asyncio.run(_seed_before_api(settings, keys_file))
         procs.append(_spawn(["serve"], env))
         procs.append(_spawn(["worker"], env))
         api = f"http://127.0.0.1:{api_port}"
         _wait_http(f"{api}/readyz", procs)
         contract = asyncio.run(_seed_contract(api, keys["demo-integration"]))
-        _banner(api, sbx_port, keys, contract)
+        _banner(api, sbx_port, keys, contract, keys_file)
         _watch(procs)
     except KeyboardInterrupt:
-        pass
+        _info("stopping...")
     finally:
+        # A second Ctrl-C must not cut the clean-up short.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
         _stop(procs)
-        handle.close()
+        if handle is not None:
+            handle.close()
 
 
-async def _seed_before_api(settings: Settings) -> dict[str, str]:
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+async def _seed_before_api(settings: Settings, keys_file: Path) -> dict[str, str]:
     from app.db import Database, create_pool
     from app.seed import demo_keys, seed_erp_customers, seed_master_data
 
@@ -147,7 +170,7 @@ async def _seed_before_api(settings: Settings) -> dict[str, str]:
         await seed_master_data(db)
         async with httpx.AsyncClient(timeout=10) as http:
             await seed_erp_customers(http, settings.erp_url)
-        return await demo_keys(db, DATA_DIR / "demo-keys.json")
+        return await demo_keys(db, keys_file)
     finally:
         await pool.close()
 
@@ -180,7 +203,13 @@ def _wait_http(url: str, procs: list[subprocess.Popen[bytes]], timeout: float = 
 def _watch(procs: list[subprocess.Popen[bytes]]) -> None:
     while all(p.poll() is None for p in procs):
         time.sleep(0.5)
-    _info("a process exited; stopping the rest")
+    dead = ", ".join(f"{_name(p)} (exit {p.returncode})" for p in procs if p.poll() is not None)
+    raise SystemExit(f"stopping everything: a process exited: {dead}")
+
+
+def _name(proc: subprocess.Popen[bytes]) -> str:
+    args = proc.args
+    return str(args[3]) if isinstance(args, list) and len(args) > 3 else str(args)
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -202,7 +231,7 @@ def _info(text: str) -> None:
     typer.echo(text, err=True)
 
 
-def _banner(api: str, sbx_port: int, keys: dict[str, str], contract: dict[str, object]) -> None:
+def _banner(api: str, sbx_port: int, keys: dict[str, str], contract: dict[str, object], keys_file: Path) -> None:
     lines = [
         "",
         "psbridge is running",
@@ -212,7 +241,7 @@ def _banner(api: str, sbx_port: int, keys: dict[str, str], contract: dict[str, o
         f"  Dashboard      {api}/dashboard",
         f"  Sandbox        http://127.0.0.1:{sbx_port}  (ERP, PSA, CRM, tax, FX)",
         f"  Demo contract  SOW-2026-014 (Acme) id={contract.get('id')} status={contract.get('status')}",
-        "  Demo API keys (also in .psbridge/demo-keys.json):",
+        f"  Demo API keys (also in {keys_file}):",
         *[f"    {name:<18} {key}" for name, key in keys.items()],
         "Ctrl-C stops everything.",
         "",
