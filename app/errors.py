@@ -11,6 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic_core import PydanticCustomError
+
+FIELD_ERROR = "field_error"
+
 
 @dataclass(frozen=True)
 class FieldError:
@@ -23,6 +27,16 @@ class FieldError:
         if self.code:
             out["code"] = self.code
         return out
+
+
+def field_error(field: str | Sequence[str | int], msg: str) -> PydanticCustomError:
+    """For model validators: ``raise field_error("end_date", "must not be before start_date")``.
+
+    A bare ``ValueError`` in a model validator has no location (``loc: ["body"]``); this one
+    names the field, so the 422 says ``loc: ["body", "end_date"]``.
+    """
+    loc = (field,) if isinstance(field, str) else tuple(field)
+    return PydanticCustomError(FIELD_ERROR, msg, {"field_loc": loc})
 
 
 @dataclass

@@ -7,9 +7,11 @@ are the models that document them.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -18,8 +20,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.auth import ApiClient, require_role
-from app.db import dumps
-from app.errors import FieldError, NotFound, ValidationFailed
+from app.db import dumps, loads
+from app.errors import FIELD_ERROR, FieldError, NotFound, ValidationFailed
 
 __all__ = ["Operation", "endpoint", "json_response", "parse_body", "parse_id", "parse_query", "client_of"]
 
@@ -40,11 +42,57 @@ class Operation:
     public: bool = False
 
 
+_CONTROL_MSG = "must not contain control characters"
+# C0 controls but tab, newline and carriage return: never wanted in a field, and U+0000 cannot
+# even be stored in PostgreSQL text. Ids and filters in the URL take none at all.
+_BODY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_URL_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _field_errors(exc: ValidationError, root: str) -> list[FieldError]:
-    return [
-        FieldError(loc=[root, *err["loc"]], msg=err["msg"].removeprefix("Value error, "))
-        for err in exc.errors(include_url=False)
-    ]
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = [root, *err["loc"]]
+        if err["type"] == FIELD_ERROR:  # a model validator naming the field it is about (app.errors.field_error)
+            loc += list(err.get("ctx", {}).get("field_loc", ()))
+        out.append(FieldError(loc=loc, msg=err["msg"].removeprefix("Value error, ")))
+    return out
+
+
+def _control_errors(value: Any, loc: list[str | int]) -> list[FieldError]:
+    """Refuse control characters up front (422) instead of failing at the insert or the outbound call (500)."""
+    if isinstance(value, str):
+        return [FieldError(loc, _CONTROL_MSG)] if _BODY_CONTROL.search(value) else []
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            bad_key = _BODY_CONTROL.search(key)
+            found += [FieldError([*loc, key], _CONTROL_MSG)] if bad_key else _control_errors(item, [*loc, key])
+        return found
+    if isinstance(value, list):
+        return [e for i, item in enumerate(value) for e in _control_errors(item, [*loc, i])]
+    return []
+
+
+def _range_errors(value: Any, loc: list[str | int]) -> list[FieldError]:
+    """Times that exist only in their own offset (0001-01-01T00:00+14:00) cannot be stored or compared in UTC."""
+    if isinstance(value, datetime):
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            return [FieldError(loc, "is out of range once converted to UTC")]
+        return []
+    if isinstance(value, BaseModel):
+        return [
+            e
+            for name, info in type(value).model_fields.items()
+            for e in _range_errors(getattr(value, name), [*loc, info.alias or name])
+        ]
+    if isinstance(value, list | tuple):
+        return [e for i, item in enumerate(value) for e in _range_errors(item, [*loc, i])]
+    if isinstance(value, dict):
+        return [e for key, item in value.items() for e in _range_errors(item, [*loc, key])]
+    return []
 
 
 async def parse_body(request: Request, model: type[M]) -> M:
@@ -52,15 +100,34 @@ async def parse_body(request: Request, model: type[M]) -> M:
     if not raw.strip():
         raise ValidationFailed("a JSON body is required", errors=[FieldError(["body"], "body is empty")])
     try:
-        return model.model_validate_json(raw)
+        parsed = model.model_validate_json(raw)
     except ValidationError as exc:
         errors = _field_errors(exc, "body")
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             raise ValidationFailed("the body is not valid JSON", errors=errors) from None
         raise ValidationFailed("the request body is invalid", errors=errors) from None
+    if b"\\u00" in raw or b"\x7f" in raw:  # JSON escapes controls as \u00XX: walk only when one may be there
+        controls = _control_errors(loads(raw), ["body"])
+        if controls:
+            raise ValidationFailed("the request body is invalid", errors=controls)
+    out_of_range = _range_errors(parsed, ["body"])
+    if out_of_range:
+        raise ValidationFailed("the request body is invalid", errors=out_of_range)
+    return parsed
+
+
+def _check_query(request: Request) -> None:
+    bad = [
+        FieldError(["query", k], _CONTROL_MSG)
+        for k, v in request.query_params.multi_items()
+        if _URL_CONTROL.search(k + v)
+    ]
+    if bad:
+        raise ValidationFailed("query parameters are invalid", errors=bad)
 
 
 def parse_query(request: Request, model: type[M]) -> M:
+    _check_query(request)
     try:
         return model.model_validate(dict(request.query_params))
     except ValidationError as exc:
@@ -90,6 +157,9 @@ def endpoint(path: str, method: str, handler: Handler, operation: Operation) -> 
     async def guarded(request: Request) -> Response:
         if not operation.public:
             require_role(client_of(request), operation.roles)
+        if any(_URL_CONTROL.search(str(value)) for value in request.path_params.values()):
+            raise NotFound(f"nothing exists at {request.url.path}")  # no id, key or code holds a control character
+        _check_query(request)
         return await handler(request)
 
     guarded.__name__ = handler.__name__

@@ -35,13 +35,15 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         key_text = key.decode("latin-1").strip()
-        if not 1 <= len(key_text) <= 255:
+        if not 1 <= len(key_text) <= 255 or not key_text.isprintable():
             await problem_response(
-                problem(422, "Idempotency-Key must be 1 to 255 characters", "INVALID_IDEMPOTENCY_KEY")
+                problem(422, "Idempotency-Key must be 1 to 255 printable characters", "INVALID_IDEMPOTENCY_KEY")
             )(scope, receive, send)
             return
 
         body = await _read_body(receive)
+        if body is None:
+            return  # the client went away mid-body: nothing to run, nothing to claim
         digest = hashlib.sha256(
             scope["method"].encode()
             + b" "
@@ -52,15 +54,21 @@ class IdempotencyMiddleware:
             + body
         ).hexdigest()
 
-        self.database: Database = scope["app"].state.services.db
-        claimed = await self._claim(client.id, key_text, scope, digest)
+        database: Database = scope["app"].state.services.db
+        claimed = await _claim(database, client.id, key_text, scope, digest)
         if claimed is not None:
             await claimed(scope, receive, send)
             return
 
         status, headers, chunks = 500, [], []
+        body_sent = False
 
         async def replay_body() -> Message:
+            # The body once, as read; after that the real channel (a disconnect waits there).
+            nonlocal body_sent
+            if body_sent:
+                return await receive()
+            body_sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 
         async def capture(message: Message) -> None:
@@ -75,16 +83,18 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_body, capture)
         except BaseException:
-            await self._release(client.id, key_text)
+            await _release(database, client.id, key_text)
             raise
         if status >= 500:
-            await self._release(client.id, key_text)
+            await _release(database, client.id, key_text)
         else:
-            await self._store(client.id, key_text, status, headers, b"".join(chunks))
+            await _store(database, client.id, key_text, status, headers, b"".join(chunks))
 
-    async def _claim(self, client_id: object, key: str, scope: Scope, digest: str) -> ASGIApp | None:
-        """Take the key for this request, or return the response that must be sent instead."""
-        async with self.database.transaction() as conn:
+
+async def _claim(database: Database, client_id: object, key: str, scope: Scope, digest: str) -> ASGIApp | None:
+    """Take the key for this request, or return the response that must be sent instead."""
+    while True:
+        async with database.transaction() as conn:
             inserted = await conn.fetchval(
                 """insert into idempotency_key (client_id, key, method, path, request_hash, state, expires_at)
                    values ($1, $2, $3, $4, $5, 'in_flight', now() + $6::interval)
@@ -108,37 +118,42 @@ class IdempotencyMiddleware:
             if inserted:
                 return None
             row = await conn.fetchrow("select * from idempotency_key where client_id = $1 and key = $2", client_id, key)
-        if row["request_hash"] != digest:
-            return problem_response(
-                problem(422, "this Idempotency-Key was used with a different request", "IDEMPOTENCY_KEY_REUSED")
-            )
-        if row["state"] == "in_flight":
-            return problem_response(
-                problem(409, "a request with this Idempotency-Key is still in flight", "IDEMPOTENCY_KEY_IN_USE"),
-                {"Retry-After": "1"},
-            )
-        return _Replay(row["response_status"], row["response_headers"], row["response_body"])
+        if row is not None:
+            break
+        # The holder released it (a 5xx) between our insert and our read: try to take it again.
+    if row["request_hash"] != digest:
+        return problem_response(
+            problem(422, "this Idempotency-Key was used with a different request", "IDEMPOTENCY_KEY_REUSED")
+        )
+    if row["state"] == "in_flight":
+        return problem_response(
+            problem(409, "a request with this Idempotency-Key is still in flight", "IDEMPOTENCY_KEY_IN_USE"),
+            {"Retry-After": "1"},
+        )
+    return _Replay(row["response_status"], row["response_headers"], row["response_body"])
 
-    async def _store(self, client_id: object, key: str, status: int, headers: list, body: bytes) -> None:
-        async with self.database.transaction() as conn:
-            await conn.execute(
-                """update idempotency_key set state = 'done', response_status = $3,
-                          response_headers = $4, response_body = $5
-                   where client_id = $1 and key = $2""",
-                client_id,
-                key,
-                status,
-                [[k.decode(), v.decode()] for k, v in headers],
-                body,
-            )
 
-    async def _release(self, client_id: object, key: str) -> None:
-        async with self.database.transaction() as conn:
-            await conn.execute(
-                "delete from idempotency_key where client_id = $1 and key = $2 and state = 'in_flight'",
-                client_id,
-                key,
-            )
+async def _store(database: Database, client_id: object, key: str, status: int, headers: list, body: bytes) -> None:
+    async with database.transaction() as conn:
+        await conn.execute(
+            """update idempotency_key set state = 'done', response_status = $3,
+                      response_headers = $4, response_body = $5
+               where client_id = $1 and key = $2""",
+            client_id,
+            key,
+            status,
+            [[k.decode("latin-1"), v.decode("latin-1")] for k, v in headers],
+            body,
+        )
+
+
+async def _release(database: Database, client_id: object, key: str) -> None:
+    async with database.transaction() as conn:
+        await conn.execute(
+            "delete from idempotency_key where client_id = $1 and key = $2 and state = 'in_flight'",
+            client_id,
+            key,
+        )
 
 
 class _Replay:
@@ -146,19 +161,19 @@ class _Replay:
         self.status, self.headers, self.body = status, headers, body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = [(k.encode(), v.encode()) for k, v in self.headers]
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers]
         headers += [(b"idempotent-replayed", b"true"), (b"content-length", str(len(self.body)).encode())]
         await send({"type": "http.response.start", "status": self.status, "headers": headers})
         await send({"type": "http.response.body", "body": self.body})
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole body, or None when the client disconnected before sending all of it."""
     chunks = []
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body"):
-            break
-    return b"".join(chunks)
+            return b"".join(chunks)

@@ -1,12 +1,46 @@
-"""Request body size limit (Starlette has none): 413 before the body is read into memory."""
+"""Request body size limit (Starlette has none): 413 before the body is read into memory.
+
+Also ``ClientRateLimitMiddleware``: slowapi's ASGI middleware, applied per API client only.
+"""
 
 from __future__ import annotations
 
+from slowapi.middleware import SlowAPIASGIMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.problems import problem, problem_response
 
-__all__ = ["BodySizeLimitMiddleware"]
+__all__ = ["BodySizeLimitMiddleware", "ClientRateLimitMiddleware"]
+
+
+class ClientRateLimitMiddleware:
+    """Rate limits keyed by the authenticated API client (goes inside ``AuthMiddleware``).
+
+    Requests without a client are the public probes and pages (``/healthz``, ``/readyz``,
+    ``/docs``...): they are not limited, so one shared "anonymous" bucket can never turn a
+    load balancer's health checks into 429s. slowapi's responder re-sends
+    ``http.response.start`` before every body chunk; only the first one is passed on.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.limited = SlowAPIASGIMiddleware(app)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("state", {}).get("client") is None:
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_once(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                if started:
+                    return
+                started = True
+            await send(message)
+
+        await self.limited(scope, receive, send_once)
 
 
 class _TooLarge(Exception):

@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 import httpx
 from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
-from slowapi.middleware import SlowAPIASGIMiddleware
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -20,8 +19,9 @@ from starlette.staticfiles import StaticFiles
 from app.auth import AuthMiddleware
 from app.bootstrap import build_services
 from app.docs_pages import DOCS_CSP, STATIC_DIR, swagger_html
+from app.http import Operation, endpoint
 from app.idempotency import IdempotencyMiddleware
-from app.limits import BodySizeLimitMiddleware
+from app.limits import BodySizeLimitMiddleware, ClientRateLimitMiddleware
 from app.observability import CorrelationMiddleware, MetricsMiddleware, configure_logging, metrics_endpoint
 from app.openapi import build_openapi
 from app.problems import exception_handlers, problem, problem_response
@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/metrics", metrics_endpoint),
+        endpoint("/metrics", "GET", metrics_endpoint, Operation("Prometheus metrics", ("bi",), tags=("operations",))),
         Route("/openapi.json", openapi),
         Route("/docs", docs),
         *api_routes(),
@@ -125,7 +125,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
             Middleware(MetricsMiddleware),
             Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(AuthMiddleware, public_paths=PUBLIC_PATHS),
-            Middleware(SlowAPIASGIMiddleware),
+            Middleware(ClientRateLimitMiddleware),
             Middleware(IdempotencyMiddleware),
         ],
     )
@@ -144,6 +144,5 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
 
 
 def _client_key(request: Request) -> str:
-    # Keyed by the authenticated API client, never by a spoofable address.
-    client = getattr(request.state, "client", None)
-    return f"client:{client.id}" if client is not None else "anonymous"
+    # Keyed by the authenticated API client, never by a spoofable address (only clients are limited).
+    return f"client:{request.state.client.id}"

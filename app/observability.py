@@ -93,6 +93,7 @@ class CorrelationMiddleware:
         await self.app(scope, receive, send_with_header)
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 REQUESTS = Counter("psbridge_http_requests_total", "HTTP requests", ["method", "path", "status"])
 LATENCY = Histogram("psbridge_http_request_seconds", "HTTP request latency", ["method", "path"])
 
@@ -137,8 +138,10 @@ class MetricsMiddleware:
             await self.app(scope, receive, capture)
         finally:
             path = _route_template(scope.get("app") or self.app, scope)
-            REQUESTS.labels(scope["method"], path, str(status)).inc()
-            LATENCY.labels(scope["method"], path).observe(time.perf_counter() - started)
+            # Label values are bounded: any method string a client invents would be a new series.
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+            REQUESTS.labels(method, path, str(status)).inc()
+            LATENCY.labels(method, path).observe(time.perf_counter() - started)
 
 
 async def metrics_endpoint(request: Request) -> Response:

@@ -35,6 +35,16 @@ _PROBLEM = {
 }
 
 
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Same key and body within 24 hours replays the first response (Idempotent-Replayed: true); "
+    "another body is 422 IDEMPOTENCY_KEY_REUSED; while the first runs, 409 IDEMPOTENCY_KEY_IN_USE.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+
+
 def _operations(routes: list[BaseRoute]) -> list[tuple[str, str, Operation, Route]]:
     found = []
     for route in routes:
@@ -59,10 +69,15 @@ def build_openapi(routes: list[BaseRoute], title: str, version: str, description
     refs = {model: keyed[(model, "validation")] for model in models}
 
     paths: dict[str, Any] = {}
+    used_ids: set[str] = set()
     for path, method, op, route in operations:
+        operation_id = f"{method}_{route.name}"
+        while operation_id in used_ids:  # two handlers of one name in different modules
+            operation_id += "_"
+        used_ids.add(operation_id)
         item: dict[str, Any] = {
             "summary": op.summary,
-            "operationId": f"{method}_{route.name}",
+            "operationId": operation_id,
             "tags": list(op.tags),
             "responses": {
                 str(op.status): {
@@ -83,12 +98,15 @@ def build_openapi(routes: list[BaseRoute], title: str, version: str, description
             for name in route.param_convertors
         ]
         if op.query is not None:
-            query_schema = op.query.model_json_schema()
+            query_schema = op.query.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(query_schema.pop("$defs", {}))
             required = set(query_schema.get("required", []))
             params += [
                 {"name": name, "in": "query", "required": name in required, "schema": prop}
                 for name, prop in query_schema.get("properties", {}).items()
             ]
+        if method == "post" and not op.public:
+            params.append(_IDEMPOTENCY_KEY)
         if params:
             item["parameters"] = params
         if op.body is not None:

@@ -39,7 +39,8 @@ def problem(
         body["errors"] = [e.as_dict() for e in errors]
     if correlation_id():
         body["correlation_id"] = correlation_id()
-    body.update(extra)
+    # Extension members never replace the standard ones (a stray extra "status" would lie about the response).
+    body.update({k: v for k, v in extra.items() if k not in body})
     return body
 
 
@@ -70,8 +71,12 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
 async def _unhandled(request: Request, exc: Exception) -> Response:
     # Log the stack; never show it (nor SQL) to the caller.
     _log.error("unhandled_error", path=request.url.path, exc_info=exc)
+    # This handler runs outside every middleware (Starlette's ServerErrorMiddleware), so the
+    # correlation middleware cannot add its header here: add it, the caller needs it most now.
+    cid = correlation_id()
     return problem_response(
-        problem(500, "an internal error occurred; quote the correlation id to support", "INTERNAL_ERROR")
+        problem(500, "an internal error occurred; quote the correlation id to support", "INTERNAL_ERROR"),
+        {"X-Correlation-ID": cid} if cid else None,
     )
 
 

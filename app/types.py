@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
 
 from app.money import is_currency
 
@@ -49,10 +49,30 @@ def _currency(value: str) -> str:
     return value
 
 
-Money = Annotated[Decimal, BeforeValidator(_decimal_string)]
-NonNegativeMoney = Annotated[Decimal, BeforeValidator(_decimal_string), AfterValidator(_non_negative)]
-PositiveMoney = Annotated[Decimal, BeforeValidator(_decimal_string), AfterValidator(_positive)]
+def _money_schema(pattern: str, description: str) -> WithJsonSchema:
+    # Documented as what is accepted: a decimal string, never a JSON number.
+    return WithJsonSchema({"type": "string", "pattern": pattern, "description": description, "examples": ["1234.50"]})
+
+
+Money = Annotated[
+    Decimal, BeforeValidator(_decimal_string), _money_schema(r"^-?[0-9]+(\.[0-9]+)?$", "A decimal string")
+]
+NonNegativeMoney = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_string),
+    AfterValidator(_non_negative),
+    _money_schema(r"^[0-9]+(\.[0-9]+)?$", "A decimal string, zero or more"),
+]
+PositiveMoney = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_string),
+    AfterValidator(_positive),
+    _money_schema(r"^[0-9]+(\.[0-9]+)?$", "A decimal string greater than zero"),
+]
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_currency)]
-ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+# Another system's id: any printable text (they travel in outbound URLs, so no control characters).
+ExternalId = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 ShortText = Annotated[str, Field(max_length=2000)]

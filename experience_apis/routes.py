@@ -7,7 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode, parse
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -40,6 +40,14 @@ def _error(err: GraphQLError) -> dict[str, Any]:
     return err.formatted
 
 
+def _operation_names(query: str) -> set[str]:
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return set()  # execute() reports the syntax error itself
+    return {d.name.value for d in document.definitions if isinstance(d, OperationDefinitionNode) and d.name}
+
+
 async def graphql_endpoint(request: Request) -> Response:
     try:
         body = loads(await request.body())
@@ -63,11 +71,16 @@ async def graphql_endpoint(request: Request) -> Response:
     variables = body.get("variables") or {}
     if not isinstance(variables, dict):
         raise ValidationFailed("variables must be an object")
+    operation_name = body.get("operationName")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise ValidationFailed("operationName must be a string")
+    if operation_name is not None and operation_name not in _operation_names(query):
+        raise ValidationFailed(f"the document has no operation named {operation_name!r}")
     services = request.app.state.services
     result = await request.app.state.graphql_schema.execute(
         query,
         variable_values=variables,
-        operation_name=body.get("operationName"),
+        operation_name=operation_name,
         context_value=Context(client=client, db=services.db, max_page_size=services.settings.graphql_max_page_size),
     )
     payload: dict[str, Any] = {"data": result.data}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import httpx
 
 from app.errors import BackendUnavailable
 from app.observability import correlation_id
 
-__all__ = ["build_http_client", "raise_for_backend"]
+__all__ = ["build_http_client", "path_segment", "raise_for_backend"]
 
 
 async def _propagate_correlation(request: httpx.Request) -> None:
@@ -31,3 +33,8 @@ def raise_for_backend(system: str, response: httpx.Response) -> None:
         retry_after = response.headers.get("retry-after")
         seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
         raise BackendUnavailable(system, f"HTTP {response.status_code}: {response.text[:300]}", seconds)
+
+
+def path_segment(value: str) -> str:
+    """An id as one URL path segment: '/', '?' or '#' in an id must never reach another resource."""
+    return quote(value, safe="")

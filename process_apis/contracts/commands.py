@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.errors import field_error
 from app.types import Code, CurrencyCode, ExternalId, NonNegativeMoney, PositiveMoney
 
 
@@ -39,7 +40,7 @@ class MilestoneIn(_Strict):
 
 
 class TaxTerms(_Strict):
-    jurisdiction: str = Field(min_length=2, max_length=20)
+    jurisdiction: str = Field(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$", description="e.g. US-NY, GB, DE")
     customer_tax_id: str | None = Field(default=None, max_length=50)
 
 
@@ -70,19 +71,19 @@ class ContractIn(_Strict):
     @model_validator(mode="after")
     def _coherent(self) -> ContractIn:
         if self.end_date < self.start_date:
-            raise ValueError("end_date must not be before start_date")
+            raise field_error("end_date", "must not be before start_date")
         if self.billing_model == "fixed_fee" and self.total_value is None:
-            raise ValueError("a fixed_fee contract needs total_value")
+            raise field_error("total_value", "a fixed_fee contract needs total_value")
         keys = [m.key for m in self.milestones]
         if len(set(keys)) != len(keys):
-            raise ValueError("milestone keys must be unique")
+            raise field_error("milestones", "milestone keys must be unique")
         for m in self.milestones:
             unknown = set(m.depends_on) - set(keys)
             if unknown:
-                raise ValueError(f"milestone {m.key} depends on unknown milestones: {sorted(unknown)}")
+                raise field_error("milestones", f"milestone {m.key} depends on unknown milestones: {sorted(unknown)}")
         categories = [e.category for e in self.reimbursable_expenses]
         if len(set(categories)) != len(categories):
-            raise ValueError("reimbursable expense categories must be unique")
+            raise field_error("reimbursable_expenses", "categories must be unique")
         return self
 
 

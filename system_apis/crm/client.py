@@ -7,6 +7,7 @@ from decimal import Decimal
 import httpx
 
 from app.errors import BackendUnavailable
+from system_apis.http import path_segment as _q
 from system_apis.http import raise_for_backend
 
 
@@ -20,7 +21,9 @@ class HttpCrm:
     ) -> None:
         body = {"invoice_id": invoice_id, "status": status, "amount": format(amount, "f"), "currency": currency}
         try:
-            response = await self._http.post(f"{self._base}/contracts/{contract_external_id}/billing-status", json=body)
+            response = await self._http.post(
+                f"{self._base}/contracts/{_q(contract_external_id)}/billing-status", json=body
+            )
         except httpx.HTTPError as exc:
             raise BackendUnavailable("crm", f"{type(exc).__name__}: {exc}") from exc
         raise_for_backend("crm", response)

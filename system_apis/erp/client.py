@@ -8,6 +8,7 @@ from app.canonical import ErpCustomer, InvoicePosting, PostedDocument, ProjectPl
 from app.errors import BackendUnavailable
 from system_apis.erp import mapping
 from system_apis.erp.port import ErpRejected
+from system_apis.http import path_segment as _q
 from system_apis.http import raise_for_backend
 
 _RECORDS = "/services/rest/record/v1"
@@ -31,28 +32,28 @@ class HttpErp:
         self._base = base_url.rstrip("/") + _RECORDS
 
     async def find_customer(self, external_id: str) -> ErpCustomer | None:
-        response = await self._get(f"/customer/eid:{external_id}")
+        response = await self._get(f"/customer/eid:{_q(external_id)}")
         if response.status_code == 404:
             return None
         _check(response)
         return mapping.customer_from_record(response.json())
 
     async def upsert_customer(self, customer: ErpCustomer) -> str:
-        return await self._put(f"/customer/eid:{customer.external_id}", mapping.customer_to_record(customer))
+        return await self._put(f"/customer/eid:{_q(customer.external_id)}", mapping.customer_to_record(customer))
 
     async def upsert_document(self, posting: InvoicePosting) -> str:
-        path = f"/{mapping.record_type(posting.kind)}/eid:{posting.external_id}"
+        path = f"/{mapping.record_type(posting.kind)}/eid:{_q(posting.external_id)}"
         return await self._put(path, mapping.document_to_record(posting))
 
     async def find_document(self, kind: str, external_id: str) -> PostedDocument | None:
-        response = await self._get(f"/{mapping.record_type(kind)}/eid:{external_id}")
+        response = await self._get(f"/{mapping.record_type(kind)}/eid:{_q(external_id)}")
         if response.status_code == 404:
             return None
         _check(response)
         return mapping.document_from_record(kind, response.json())
 
     async def upsert_billing_schedule(self, plan: ProjectPlan) -> str:
-        return await self._put(f"/job/eid:{plan.contract_id}", mapping.plan_to_job_record(plan))
+        return await self._put(f"/job/eid:{_q(plan.contract_id)}", mapping.plan_to_job_record(plan))
 
     async def _get(self, path: str) -> httpx.Response:
         try:

@@ -8,6 +8,7 @@ from decimal import Decimal
 import httpx
 
 from app.errors import BackendUnavailable
+from system_apis.http import path_segment as _q
 from system_apis.http import raise_for_backend
 
 
@@ -20,7 +21,7 @@ class HttpFx:
         if base == quote:
             return Decimal(1)
         try:
-            response = await self._http.get(f"{self._base}/rates/{on.isoformat()}/{base}/{quote}")
+            response = await self._http.get(f"{self._base}/rates/{on.isoformat()}/{_q(base)}/{_q(quote)}")
         except httpx.HTTPError as exc:
             raise BackendUnavailable("fx", f"{type(exc).__name__}: {exc}") from exc
         if response.status_code == 404:

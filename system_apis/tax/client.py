@@ -8,6 +8,7 @@ import httpx
 
 from app.canonical import TaxJurisdiction, TaxLineQuote, TaxQuote, TaxRejection
 from app.errors import BackendUnavailable
+from system_apis.http import path_segment as _q
 from system_apis.http import raise_for_backend
 
 
@@ -17,7 +18,7 @@ class HttpTax:
         self._base = base_url.rstrip("/")
 
     async def find_jurisdiction(self, code: str) -> TaxJurisdiction | None:
-        response = await self._send("GET", f"/jurisdictions/{code}")
+        response = await self._send("GET", f"/jurisdictions/{_q(code)}")
         if response.status_code == 404:
             return None
         self._check(response)
