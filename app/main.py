@@ -137,7 +137,10 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
         headers_enabled=False,
     )
     app.state.graphql_schema = build_schema(
-        settings.graphql_max_depth, settings.graphql_max_aliases, settings.graphql_max_tokens
+        settings.graphql_max_depth,
+        settings.graphql_max_aliases,
+        settings.graphql_max_tokens,
+        introspection=settings.env != "production",
     )
     app.state.openapi = build_openapi(routes, "psbridge", "1.0.0", DESCRIPTION)
     return app

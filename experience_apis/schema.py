@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import DisableIntrospection, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
@@ -157,13 +157,14 @@ class Query:
         return [Contract.from_row(row) for row in page["items"]]
 
 
-def build_schema(max_depth: int = 10, max_aliases: int = 20, max_tokens: int = 2000) -> strawberry.Schema:
-    return strawberry.Schema(
-        query=Query,
-        config=StrawberryConfig(auto_camel_case=True),
-        extensions=[
-            lambda: QueryDepthLimiter(max_depth=max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
-            lambda: MaxTokensLimiter(max_token_count=max_tokens),
-        ],
-    )
+def build_schema(
+    max_depth: int = 10, max_aliases: int = 20, max_tokens: int = 2000, introspection: bool = True
+) -> strawberry.Schema:
+    extensions: list[Any] = [
+        lambda: QueryDepthLimiter(max_depth=max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=max_tokens),
+    ]
+    if not introspection:
+        extensions.append(DisableIntrospection)  # production: the SDL of record is graphql/schema.graphql
+    return strawberry.Schema(query=Query, config=StrawberryConfig(auto_camel_case=True), extensions=extensions)

@@ -80,3 +80,20 @@ async def test_bad_graphql_input_is_a_problem_not_a_500(api, keys):
     assert no_query.status_code == 422
     syntax = await api.post("/graphql", headers=auth(keys["finance"]), json={"query": "{ viewer { "})
     assert syntax.status_code == 200 and syntax.json()["errors"]
+
+
+async def test_introspection_is_off_in_production(settings, sandbox_transport, services, keys):
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    from app.main import create_app
+
+    production = settings.model_copy(update={"env": "production"})
+    app = create_app(production, sandbox_transport)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://psbridge") as client:
+            response = await client.post(
+                "/graphql", headers=auth(keys["admin"]), json={"query": "{ __schema { types { name } } }"}
+            )
+    assert response.json()["errors"] and not response.json()["data"]
