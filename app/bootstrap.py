@@ -73,7 +73,7 @@ async def build_services(
         db = Database(pool)
         throttle = SharedThrottle(
             queue.pool,
-            "erp",
+            f"erp:{settings.erp_url}",  # one budget per ERP endpoint, shared by every process that calls it
             settings.erp_rate_limit,
             settings.erp_max_concurrency,
             lease_seconds=settings.outbound_timeout_seconds * 3,

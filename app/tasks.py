@@ -27,7 +27,8 @@ class TaskQueue(Protocol):
 
 
 def job_serializer(data: dict[str, Any]) -> bytes:
-    return orjson.dumps(data)
+    # A failed job's result is its exception: stored as its repr, since JSON has no exceptions.
+    return orjson.dumps(data, default=repr)
 
 
 def job_deserializer(raw: bytes) -> dict[str, Any]:

@@ -26,6 +26,7 @@ def worker_settings(settings: Settings, transport: httpx.AsyncBaseTransport | No
         stack = AsyncExitStack()
         ctx["stack"] = stack
         ctx["services"] = await stack.enter_async_context(build_services(settings, transport))
+        ctx["max_tries"] = settings.job_max_tries  # arq tells a job its try number, not the limit
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         await ctx["stack"].aclose()
@@ -58,6 +59,8 @@ def worker_settings(settings: Settings, transport: httpx.AsyncBaseTransport | No
         # No results kept: a job id then blocks only while its job is queued or running, so a retry
         # or the sweeper can enqueue the same intent again as soon as the last attempt ended.
         "keep_result": 0,
+        # arq polls every 0.5 s by default: invoices then post in bursts half a second apart.
+        "poll_delay": 0.05,
         "handle_signals": True,
     }
 

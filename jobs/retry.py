@@ -12,7 +12,7 @@ from app.observability import set_correlation_id
 
 
 def is_final_attempt(ctx: dict[str, Any]) -> bool:
-    return int(ctx.get("job_try", 1)) >= int(ctx.get("max_tries", 1))
+    return int(ctx["job_try"]) >= int(ctx["max_tries"])
 
 
 def retry_later(ctx: dict[str, Any], exc: BackendUnavailable) -> Retry:

@@ -229,7 +229,7 @@ class BillingService:
             if ctx is None or ctx["status"] != "posted":
                 return 0
             items = await conn.fetch(
-                """select bt.subject_type, coalesce(te.external_id, ex.external_id, bt.milestone_key) as external_id
+                """select bt.subject_type, coalesce(te.external_id, ex.external_id, bt.subject_id) as external_id
                    from billing_transaction bt
                    left join time_entry te on bt.subject_type = 'time_entry' and te.id::text = bt.subject_id
                    left join expense ex on bt.subject_type = 'expense' and ex.id::text = bt.subject_id

@@ -189,34 +189,46 @@ class ContractService:
             pending = await store.pending_propagations(conn, contract_id, version)
         for target in pending:
             try:
-                if target == "psa":
-                    project_id = await self.psa.provision_project(plan)
-                else:
-                    await self.erp.upsert_billing_schedule(plan)
-            except BackendUnavailable as exc:
-                async with self.db.transaction() as conn:
-                    status = "failed" if final_attempt else "pending"
-                    await store.mark_propagation(conn, contract_id, version, target, status, exc.detail)
-                    if final_attempt:
-                        await raise_exception(
-                            conn,
-                            "PROPAGATION_FAILED",
-                            "contract",
-                            str(contract_id),
-                            f"version {version} could not reach {target}: {exc.detail}",
-                            ["retry"],
-                        )
+                await self._propagate_to(target, plan)
+            except Exception as exc:
+                # Only an unreachable backend is worth another try; anything else ends here, visibly.
+                retryable = isinstance(exc, BackendUnavailable)
+                detail = exc.detail if retryable else f"{type(exc).__name__}: {exc}"  # type: ignore[attr-defined]
+                await self._propagation_failed(contract_id, version, target, detail, final_attempt or not retryable)
                 raise
-            async with self.db.transaction() as conn:
-                if target == "psa":
-                    await store.set_project(conn, contract_id, project_id)
-                await store.mark_propagation(conn, contract_id, version, target, "confirmed", None)
-                await record_event(
-                    conn, "contract.propagated", "contract", str(contract_id), {"version": version, "target": target}
-                )
         async with self.db.transaction() as conn:
             await resolve_exceptions(conn, "contract", str(contract_id), ["PROPAGATION_FAILED"])
         return pending
+
+    async def _propagate_to(self, target: str, plan: ProjectPlan) -> None:
+        contract_id = uuid.UUID(plan.contract_id)
+        project_id = None
+        if target == "psa":
+            project_id = await self.psa.provision_project(plan)
+        else:
+            await self.erp.upsert_billing_schedule(plan)
+        async with self.db.transaction() as conn:
+            if project_id is not None:
+                await store.set_project(conn, contract_id, project_id)
+            await store.mark_propagation(conn, contract_id, plan.version, target, "confirmed", None)
+            await record_event(
+                conn, "contract.propagated", "contract", plan.contract_id, {"version": plan.version, "target": target}
+            )
+
+    async def _propagation_failed(
+        self, contract_id: uuid.UUID, version: int, target: str, detail: str, final: bool
+    ) -> None:
+        async with self.db.transaction() as conn:
+            await store.mark_propagation(conn, contract_id, version, target, "failed" if final else "pending", detail)
+            if final:
+                await raise_exception(
+                    conn,
+                    "PROPAGATION_FAILED",
+                    "contract",
+                    str(contract_id),
+                    f"version {version} could not reach {target}: {detail}",
+                    ["retry"],
+                )
 
     async def _plan(self, contract_id: uuid.UUID, version: int) -> ProjectPlan:
         async with self.db.connection() as conn:

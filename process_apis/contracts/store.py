@@ -185,7 +185,9 @@ async def mark_propagation(
 
 async def pending_propagations(conn: Connection, contract_id: uuid.UUID, version: int) -> list[str]:
     rows = await conn.fetch(
-        "select target from propagation where contract_id = $1 and version = $2 and status <> 'confirmed'",
+        # The PSA first: delivery sees the project before billing sees the schedule.
+        """select target from propagation where contract_id = $1 and version = $2 and status <> 'confirmed'
+           order by target = 'psa' desc, target""",
         contract_id,
         version,
     )

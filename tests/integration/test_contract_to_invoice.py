@@ -133,7 +133,7 @@ async def test_milestone_prerequisites_then_invoice_posted_once(api, keys, run_j
     listing = (await sandbox.get("/erp/services/rest/record/v1/invoice")).json()
     assert listing["totalResults"] == 1
     billed = (await sandbox.get("/psa/billing-status")).json()
-    assert [i["external_id"] for i in billed["items"]] == ["M1"]
+    assert [i["external_id"] for i in billed["items"]] == [f"{contract_id}:M1"]  # milestones: contract-qualified
 
     gql = await api.post(
         "/graphql",

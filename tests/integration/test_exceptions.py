@@ -99,3 +99,23 @@ async def test_blocked_contract_refuses_milestone_acceptance(api, keys):
         headers=auth(keys["integration"]),
     )
     assert response.status_code == 409 and response.json()["code"] == "CONTRACT_BLOCKED"
+
+
+async def test_psa_outage_ends_in_propagation_failed_and_a_retry_completes_it(api, keys, sandbox, run_jobs):
+    await sandbox.post("/__sandbox/faults", json={"psa": {"down": True}})
+    contract_id = (await register(api, keys["integration"], acme())).json()["id"]
+    await run_jobs()  # every try fails; the last one leaves a work item
+    contract = (await api.get(f"/process/v1/contracts/{contract_id}", headers=auth(keys["integration"]))).json()
+    assert contract["propagation"]["psa"]["status"] == "failed"
+    assert contract["propagation"]["psa"]["attempts"] == 3 and "503" in contract["propagation"]["psa"]["last_error"]
+    assert contract["propagation"]["erp"]["status"] == "pending"  # never reached: psa goes first
+    [item] = contract["exceptions"]
+    assert item["code"] == "PROPAGATION_FAILED"
+
+    await sandbox.post("/__sandbox/faults", json={"psa": {"down": False}})
+    retried = await api.post(f"/process/v1/exceptions/{item['id']}/retry", headers=auth(keys["integration"]))
+    assert retried.status_code == 200
+    await run_jobs()
+    contract = (await api.get(f"/process/v1/contracts/{contract_id}", headers=auth(keys["integration"]))).json()
+    assert {t: p["status"] for t, p in contract["propagation"].items()} == {"psa": "confirmed", "erp": "confirmed"}
+    assert contract["project_id"] and contract["exceptions"] == []
