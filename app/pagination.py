@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime
+from typing import Any
 
 from app.errors import ValidationFailed
 
-__all__ = ["decode_cursor", "encode_cursor"]
+__all__ = ["after_keys", "decode_cursor", "encode_cursor", "page_of"]
 
 
 def encode_cursor(created_at: datetime, row_id: uuid.UUID | str) -> str:
@@ -24,3 +25,16 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
         return datetime.fromisoformat(stamp), uuid.UUID(row_id)
     except ValueError:
         raise ValidationFailed("the cursor is not one this API issued", code="INVALID_CURSOR") from None
+
+
+def after_keys(cursor: str | None) -> tuple[datetime | None, uuid.UUID | None]:
+    """The ``(created_at, id)`` to continue after, as two query parameters (None, None from the start)."""
+    decoded = decode_cursor(cursor)
+    return decoded if decoded else (None, None)
+
+
+def page_of(rows: list[Any], limit: int) -> tuple[list[Any], str | None]:
+    """Split ``limit + 1`` fetched rows into the page and the cursor of the next one (None at the end)."""
+    page = rows[:limit]
+    more = len(rows) > limit
+    return page, encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None

@@ -5,18 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from app.errors import BackendUnavailable
-from jobs.retry import bind_correlation, is_final_attempt, retry_later
+from jobs.retry import attempt
 
 
 async def propagate_contract(
     ctx: dict[str, Any], contract_id: str, version: str, correlation_id: str | None = None
 ) -> list[str]:
-    bind_correlation(ctx, correlation_id)
-    services = ctx["services"]
-    try:
-        return await services.contracts.propagate_contract(uuid.UUID(contract_id), int(version), is_final_attempt(ctx))
-    except BackendUnavailable as exc:
-        if is_final_attempt(ctx):
-            raise
-        raise retry_later(ctx, exc) from exc
+    contracts = ctx["services"].contracts
+    return await attempt(
+        ctx, correlation_id, lambda final: contracts.propagate_contract(uuid.UUID(contract_id), int(version), final)
+    )

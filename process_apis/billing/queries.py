@@ -8,7 +8,7 @@ from typing import Any
 from app.db import Connection
 from app.errors import NotFound
 from app.money import to_str
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import after_keys, page_of
 
 
 def _summary(r: Any) -> dict[str, Any]:
@@ -84,7 +84,7 @@ async def list_invoices(
     after: str | None,
     customer_scope: str | None = None,
 ) -> dict[str, Any]:
-    cursor = decode_cursor(after)
+    after_at, after_id = after_keys(after)
     rows = await conn.fetch(
         """select i.* from invoice i join contract c on c.id = i.contract_id join customer cu on cu.id = c.customer_id
            where ($1::uuid is null or i.contract_id = $1) and ($2::text is null or i.status = $2)
@@ -94,12 +94,11 @@ async def list_invoices(
         contract_id,
         status,
         customer_scope,
-        cursor[0] if cursor else None,
-        cursor[1] if cursor else None,
+        after_at,
+        after_id,
         limit + 1,
     )
-    page = rows[:limit]
-    next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit else None
+    page, next_cursor = page_of(rows, limit)
     return {"items": [_summary(r) for r in page], "next_cursor": next_cursor}
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from app.db import Connection
 from app.errors import NotFound
 from app.money import to_str
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import after_keys, page_of
 
 
 def _propagation(rows: list[Any]) -> dict[str, Any]:
@@ -132,7 +132,7 @@ async def list_contracts(
     after: str | None,
     customer_scope: str | None = None,
 ) -> dict[str, Any]:
-    cursor = decode_cursor(after)
+    after_at, after_id = after_keys(after)
     rows = await conn.fetch(
         """select c.id, c.number, c.status, c.currency, c.billing_model, c.current_version, c.project_id,
                   c.legal_entity, cu.external_id as customer_external_id, c.created_at
@@ -145,11 +145,11 @@ async def list_contracts(
         customer,
         status,
         customer_scope,
-        cursor[0] if cursor else None,
-        cursor[1] if cursor else None,
+        after_at,
+        after_id,
         limit + 1,
     )
-    page = rows[:limit]
+    page, next_cursor = page_of(rows, limit)
     items = [
         {
             "id": str(r["id"]),
@@ -164,5 +164,4 @@ async def list_contracts(
         }
         for r in page
     ]
-    next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit else None
     return {"items": items, "next_cursor": next_cursor}

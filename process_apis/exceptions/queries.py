@@ -7,7 +7,7 @@ from typing import Any
 
 from app.db import Connection
 from app.errors import NotFound
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import after_keys, page_of
 
 
 def _item(r: Any) -> dict[str, Any]:
@@ -40,7 +40,7 @@ async def get_exception(conn: Connection, exception_id: uuid.UUID) -> dict[str, 
 async def list_exceptions(
     conn: Connection, filters: dict[str, str | None], limit: int, after: str | None
 ) -> dict[str, Any]:
-    cursor = decode_cursor(after)
+    after_at, after_id = after_keys(after)
     rows = await conn.fetch(
         """select * from exception
            where ($1::text is null or status = $1) and ($2::text is null or queue = $2)
@@ -53,10 +53,9 @@ async def list_exceptions(
         filters.get("code"),
         filters.get("subject_id"),
         filters.get("group_key"),
-        cursor[0] if cursor else None,
-        cursor[1] if cursor else None,
+        after_at,
+        after_id,
         limit + 1,
     )
-    page = rows[:limit]
-    next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit else None
+    page, next_cursor = page_of(rows, limit)
     return {"items": [_item(r) for r in page], "next_cursor": next_cursor}

@@ -231,3 +231,16 @@ async def test_concurrent_runs_never_share_or_split_a_contract(api, keys, servic
     async with services.db.connection() as conn:
         on_invoices = await conn.fetchval("select count(*) from billing_transaction where invoice_id is not null")
     assert on_invoices == 12
+
+
+async def test_contract_lists_page_with_cursors(api, keys):
+    ids = [
+        (await register(api, keys["integration"], acme(external_id=f"800XX07{n}", number=f"SOW-P-{n}"))).json()["id"]
+        for n in range(3)
+    ]
+    first = (await api.get("/process/v1/contracts?limit=2", headers=auth(keys["finance"]))).json()
+    assert [c["id"] for c in first["items"]] == ids[:2] and first["next_cursor"]
+    second = await api.get(f"/process/v1/contracts?limit=2&after={first['next_cursor']}", headers=auth(keys["finance"]))
+    assert [c["id"] for c in second.json()["items"]] == ids[2:] and second.json()["next_cursor"] is None
+    bad = await api.get("/process/v1/contracts?after=not-a-cursor", headers=auth(keys["finance"]))
+    assert bad.status_code == 422 and bad.json()["code"] == "INVALID_CURSOR"
