@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -73,6 +74,25 @@ def build_lines(transactions: list[Billable]) -> list[DraftLine]:
         line.transaction_ids.append(t.id)
     order = {"milestone": 0, "time": 1, "expense": 2}
     return sorted(lines.values(), key=lambda line: (order[line.kind], line.key))
+
+
+@dataclass(frozen=True)
+class DraftInvoice:
+    id: uuid.UUID
+    contract_id: uuid.UUID
+    currency: str
+    kind: str
+    net: Decimal
+    lines: list[DraftLine]
+
+
+def draft_invoice(
+    invoice_id: uuid.UUID, contract_id: uuid.UUID, currency: str, billables: list[Billable]
+) -> DraftInvoice:
+    """One invoice per contract and currency per run; a negative net makes it a credit note."""
+    lines = build_lines(billables)
+    net = sum((line.net for line in lines), Decimal(0))
+    return DraftInvoice(invoice_id, contract_id, currency, invoice_kind(net), net, lines)
 
 
 def line_tax(net: Decimal, rate: Decimal, currency: str) -> Decimal:

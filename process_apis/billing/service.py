@@ -16,7 +16,7 @@ from app.outbox import record_audit, record_event
 from app.tasks import TaskQueue
 from process_apis.billing import queries, store
 from process_apis.billing.commands import BillingRunIn
-from process_apis.billing.rules import build_lines, invoice_kind, line_tax
+from process_apis.billing.rules import draft_invoice, line_tax
 from process_apis.exceptions.store import raise_exception, resolve_exceptions
 from system_apis.crm.port import CrmPort
 from system_apis.erp.port import ErpPort, ErpRejected
@@ -44,7 +44,6 @@ class BillingService:
 
     async def run_billing(self, cmd: BillingRunIn, actor: str | None) -> dict[str, Any]:
         run_id = uuid.uuid4()
-        invoice_ids: list[uuid.UUID] = []
         async with self.db.transaction() as conn:
             await conn.execute(
                 "insert into billing_run (id, as_of, scope, correlation_id) values ($1, $2, $3, $4)",
@@ -57,14 +56,12 @@ class BillingService:
             groups: dict[tuple[uuid.UUID, str], list[Any]] = defaultdict(list)
             for row in rows:
                 groups[(row["contract_id"], row["currency"])].append(row)
-            for (contract_id, currency), group in groups.items():
-                lines = build_lines([store.to_billable(r) for r in group])
-                net = sum((line.net for line in lines), Decimal(0))
-                invoice_id = uuid.uuid4()
-                await store.insert_draft_invoice(
-                    conn, invoice_id, run_id, contract_id, invoice_kind(net), currency, cmd.as_of, net, lines
-                )
-                invoice_ids.append(invoice_id)
+            drafts = [
+                draft_invoice(uuid.uuid4(), contract_id, currency, [store.to_billable(r) for r in group])
+                for (contract_id, currency), group in groups.items()
+            ]
+            await store.insert_draft_invoices(conn, run_id, cmd.as_of, drafts)
+            invoice_ids = [d.id for d in drafts]
             await record_event(
                 conn,
                 "billing_run.completed",

@@ -8,7 +8,7 @@ from typing import Any
 
 from app.db import Connection, dumps
 from app.observability import correlation_id
-from process_apis.billing.rules import Billable, DraftLine
+from process_apis.billing.rules import Billable, DraftInvoice
 
 _IN_SCOPE = """bt.status = 'unbilled' and bt.billing = 'billable' and bt.invoice_id is null
              and bt.service_date <= $1
@@ -70,53 +70,50 @@ def to_billable(row: Any) -> Billable:
     )
 
 
-async def insert_draft_invoice(
-    conn: Connection,
-    invoice_id: uuid.UUID,
-    run_id: uuid.UUID,
-    contract_id: uuid.UUID,
-    kind: str,
-    currency: str,
-    invoice_date: date,
-    net: Any,
-    lines: list[DraftLine],
+async def insert_draft_invoices(
+    conn: Connection, run_id: uuid.UUID, invoice_date: date, drafts: list[DraftInvoice]
 ) -> None:
+    """Write every invoice of a run, its lines and its transactions' link in three statements."""
     await conn.execute(
         """insert into invoice (id, billing_run_id, contract_id, kind, currency, invoice_date, net, status,
                                 correlation_id)
-           values ($1, $2, $3, $4, $5, $6, $7, 'draft', $8)""",
-        invoice_id,
+           select d.id, $1, d.contract_id, d.kind, d.currency, $2, d.net, 'draft', $3
+           from unnest($4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::numeric[])
+                as d(id, contract_id, kind, currency, net)""",
         run_id,
-        contract_id,
-        kind,
-        currency,
         invoice_date,
-        net,
         correlation_id(),
+        [d.id for d in drafts],
+        [d.contract_id for d in drafts],
+        [d.kind for d in drafts],
+        [d.currency for d in drafts],
+        [d.net for d in drafts],
     )
+    lines = [(d.id, no, line) for d in drafts for no, line in enumerate(d.lines, start=1)]
     await conn.execute(
         """insert into invoice_line (invoice_id, line_no, kind, key, description, quantity, unit_price, net,
                                      transaction_ids)
-           select $1, l.no, l.kind, l.key, l.description, l.quantity, l.unit_price, l.net,
+           select l.invoice_id, l.no, l.kind, l.key, l.description, l.quantity, l.unit_price, l.net,
                   array(select jsonb_array_elements_text(l.ids::jsonb))::uuid[]
-           from unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::numeric[],
+           from unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::numeric[],
                        $8::numeric[], $9::text[])
-                as l(no, kind, key, description, quantity, unit_price, net, ids)""",
-        invoice_id,
-        list(range(1, len(lines) + 1)),
-        [line.kind for line in lines],
-        [line.key for line in lines],
-        [line.description for line in lines],
-        [line.quantity for line in lines],
-        [line.unit_price for line in lines],
-        [line.net for line in lines],
-        [dumps(line.transaction_ids) for line in lines],
+                as l(invoice_id, no, kind, key, description, quantity, unit_price, net, ids)""",
+        [invoice_id for invoice_id, _, _ in lines],
+        [no for _, no, _ in lines],
+        [line.kind for _, _, line in lines],
+        [line.key for _, _, line in lines],
+        [line.description for _, _, line in lines],
+        [line.quantity for _, _, line in lines],
+        [line.unit_price for _, _, line in lines],
+        [line.net for _, _, line in lines],
+        [dumps(line.transaction_ids) for _, _, line in lines],
     )
+    links = [(tid, invoice_id) for invoice_id, _, line in lines for tid in line.transaction_ids]
     await conn.execute(
-        """update billing_transaction set invoice_id = $1, status = 'invoiced', updated_at = now()
-           where id = any($2::uuid[])""",
-        invoice_id,
-        [tid for line in lines for tid in line.transaction_ids],
+        """update billing_transaction bt set invoice_id = x.invoice_id, status = 'invoiced', updated_at = now()
+           from unnest($1::uuid[], $2::uuid[]) as x(id, invoice_id) where bt.id = x.id""",
+        [tid for tid, _ in links],
+        [invoice_id for _, invoice_id in links],
     )
 
 
