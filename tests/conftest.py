@@ -24,6 +24,7 @@ from app.seed import ERP_CUSTOMERS, LEGAL_ENTITIES, seed_master_data
 from app.settings import Settings
 from app.worker import build_worker
 from sandbox import create_sandbox_app
+from tests.factories import auth
 
 ROOT = Path(__file__).resolve().parent.parent
 KEEP_TABLES = {"schema_migration", "field_ownership"}
@@ -139,10 +140,6 @@ async def keys(services: Services) -> dict[str, str]:
         for role in ROLES:
             _, out[role] = await create_client(conn, f"test-{role}", role, "ACME-001" if role == "customer" else None)
     return out
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture

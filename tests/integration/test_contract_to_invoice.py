@@ -3,23 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import copy
-from typing import Any
 
-import httpx
-
-from app.seed import ACME_CONTRACT
-from tests.conftest import auth
-
-
-def acme(**changes: Any) -> dict[str, Any]:
-    body = copy.deepcopy(ACME_CONTRACT)
-    body.update(changes)
-    return body
-
-
-async def register(api: httpx.AsyncClient, key: str, body: dict[str, Any]) -> httpx.Response:
-    return await api.post("/process/v1/contracts", json=body, headers=auth(key))
+from tests.factories import acme, auth, register
 
 
 async def test_active_contract_gets_a_psa_project_and_billing_schedule(api, keys, run_jobs, sandbox):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import pytest
 import redis
 
 from app.devservers import port_open, resolve_services
+from tests.factories import unshare_problem
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,17 +95,6 @@ print(json.dumps(out))
 """
 
 
-def _unshare_available() -> str | None:
-    if not sys.platform.startswith("linux"):
-        return "network namespaces need Linux"
-    if shutil.which("unshare") is None:
-        return "unshare(1) is not installed"
-    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        return f"unshare -n is not permitted here: {probe.stderr.strip()}"
-    return None
-
-
 def _kill_leftovers(data_dir: Path) -> None:
     for pidfile in (data_dir / "pg" / "postmaster.pid", data_dir / "redis" / "redis.pid"):
         try:
@@ -119,7 +108,7 @@ def _kill_leftovers(data_dir: Path) -> None:
 
 
 def test_embedded_servers_in_empty_network_namespace(tmp_path: Path) -> None:
-    reason = _unshare_available()
+    reason = unshare_problem()
     if reason:
         pytest.skip(reason)
     driver = tmp_path / "driver.py"

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import auth
-from tests.integration.test_contract_to_invoice import acme, register
+from tests.factories import acme, auth, register
 
 LUMIERE = dict(
     external_id="800XX0600",

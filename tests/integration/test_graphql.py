@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from tests.conftest import auth
-from tests.integration.test_contract_to_invoice import acme, register
+from tests.factories import acme, auth, register
 
 PORTAL = Path(__file__).resolve().parents[2] / "graphql" / "operations" / "portal" / "contract.graphql"
 DOCUMENT_ID = "sha256:" + hashlib.sha256(PORTAL.read_bytes()).hexdigest()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,18 +12,10 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from app.main import create_app
-from app.seed import ACME_CONTRACT
 from app.settings import Settings
-from tests.conftest import auth
+from tests.factories import CONTRACTS, acme, auth
 
 PROBLEM = "application/problem+json"
-CONTRACTS = "/process/v1/contracts"
-
-
-def acme(**changes: Any) -> dict[str, Any]:
-    body = copy.deepcopy(ACME_CONTRACT)
-    body.update(changes)
-    return body
 
 
 def assert_problem(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,18 +13,10 @@ from asgi_lifespan import LifespanManager
 
 from app.auth import create_client
 from app.main import create_app
-from app.seed import ACME_CONTRACT
 from app.settings import Settings
-from tests.conftest import auth
+from tests.factories import CONTRACTS, acme, auth
 
-CONTRACTS = "/process/v1/contracts"
 PROBLEM = "application/problem+json"
-
-
-def acme(**changes: Any) -> dict[str, Any]:
-    body = copy.deepcopy(ACME_CONTRACT)
-    body.update(changes)
-    return body
 
 
 def keyed(api_key: str, idempotency_key: str) -> dict[str, str]:

@@ -1,0 +1,42 @@
+"""Request bodies and calls that tests build on: the seed's Acme contract, varied per test."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+import sys
+from typing import Any
+
+import httpx
+
+from app.seed import ACME_CONTRACT
+
+CONTRACTS = "/process/v1/contracts"
+
+
+def acme(**changes: Any) -> dict[str, Any]:
+    """The Acme fixed-fee contract of the demo, with top-level fields replaced."""
+    body = copy.deepcopy(ACME_CONTRACT)
+    body.update(changes)
+    return body
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def register(api: httpx.AsyncClient, key: str, body: dict[str, Any]) -> httpx.Response:
+    return await api.post(CONTRACTS, json=body, headers=auth(key))
+
+
+def unshare_problem() -> str | None:
+    """Why a test cannot hide the local servers in a fresh network namespace (None when it can)."""
+    if not sys.platform.startswith("linux"):
+        return "network namespaces need Linux"
+    if shutil.which("unshare") is None:
+        return "unshare(1) is not installed"
+    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"unshare -n is not permitted here ({probe.stderr.strip()}): cannot hide the local servers"
+    return None
