@@ -9,8 +9,9 @@ STAMP := $(VENV)/.installed-stamp
 # Install once; later runs (even with no network at all) reuse the virtualenv.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@$(BIN)/python -m pip install --quiet -e '.[dev]' || { \
+	  $(BIN)/python -c "import app.main" 2>/dev/null && \
+	  echo "pip could not reach an index: using the environment already installed in $(VENV)"; }
 	@touch $(STAMP)
 
 run: $(STAMP)

@@ -18,6 +18,8 @@ from limits import parse
 
 __all__ = ["SharedThrottle"]
 
+WINDOW_SLACK_MS = 100
+
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -44,7 +46,9 @@ class SharedThrottle:
         item = parse(rate)
         self._redis = redis
         self._keys = [f"psbridge:throttle:{name}:rate", f"psbridge:throttle:{name}:slots"]
-        self._window_ms = int(item.get_expiry() * 1000)
+        # A little slack on the window: requests leave a slot with some jitter before the ERP sees them,
+        # and the ERP counts by arrival. Without it two calls a window apart could land inside one.
+        self._window_ms = int(item.get_expiry() * 1000) + WINDOW_SLACK_MS
         self._rate = item.amount
         self._slots = max(1, max_concurrency)
         self._lease_ms = int(lease_seconds * 1000)
