@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from pydantic import BaseModel
@@ -45,6 +46,13 @@ _IDEMPOTENCY_KEY = {
 }
 
 
+def _problem_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
 def _operations(routes: list[BaseRoute]) -> list[tuple[str, str, Operation, Route]]:
     found = []
     for route in routes:
@@ -84,10 +92,9 @@ def build_openapi(routes: list[BaseRoute], title: str, version: str, description
                     "description": "OK",
                     "content": {"application/json": {"schema": refs[op.response] if op.response else {}}},
                 },
-                "default": {
-                    "description": "An error (RFC 9457)",
-                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-                },
+                # The statuses a route names explicitly, then any other error.
+                **{str(code): _problem_response(HTTPStatus(code).phrase) for code in op.errors},
+                "default": _problem_response("An error (RFC 9457)"),
             },
         }
         if not op.public:

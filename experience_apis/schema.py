@@ -10,7 +10,6 @@ from strawberry.extensions import DisableIntrospection, MaxAliasesLimiter, MaxTo
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
-from app.errors import NotFound
 from experience_apis.context import Context
 from process_apis.contracts import queries as contract_queries
 
@@ -138,14 +137,9 @@ class Query:
         except ValueError:
             return None
         async with info.context.db.connection() as conn:
-            try:
-                detail = await contract_queries.get_contract(conn, contract_id)
-            except NotFound:
-                return None
-        scope = info.context.customer_scope
-        if scope is not None and detail["customer"]["external_id"] != scope:
-            return None  # enforced where data is read: another customer's contract does not exist
-        return Contract.from_row({**detail, "customer_external_id": detail["customer"]["external_id"]})
+            # Scoped in the query: to a customer, another customer's contract does not exist.
+            row = await contract_queries.find_contract_summary(conn, contract_id, info.context.customer_scope)
+        return Contract.from_row(row) if row else None
 
     @strawberry.field
     async def contracts(

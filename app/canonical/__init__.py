@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-SCHEMA_VERSION = "v1"
-
 
 @dataclass(frozen=True)
 class ErpCustomer:
@@ -42,17 +40,6 @@ class InvoicePosting:
     invoice_date: date
     memo: str
     lines: list[PostingLine]
-    net: Decimal
-    tax: Decimal
-    total: Decimal
-
-
-@dataclass(frozen=True)
-class PostedDocument:
-    external_id: str
-    erp_id: str
-    kind: str
-    currency: str
     net: Decimal
     tax: Decimal
     total: Decimal

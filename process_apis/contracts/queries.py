@@ -134,9 +134,7 @@ async def list_contracts(
 ) -> dict[str, Any]:
     after_at, after_id = after_keys(after)
     rows = await conn.fetch(
-        """select c.id, c.number, c.status, c.currency, c.billing_model, c.current_version, c.project_id,
-                  c.legal_entity, cu.external_id as customer_external_id, c.created_at
-           from contract c join customer cu on cu.id = c.customer_id
+        f"""{_SUMMARY}
            where ($1::text is null or cu.external_id = $1)
              and ($2::text is null or c.status = $2)
              and ($3::text is null or cu.external_id = $3)
@@ -150,18 +148,33 @@ async def list_contracts(
         limit + 1,
     )
     page, next_cursor = page_of(rows, limit)
-    items = [
-        {
-            "id": str(r["id"]),
-            "number": r["number"],
-            "status": r["status"],
-            "currency": r["currency"],
-            "billing_model": r["billing_model"],
-            "version": r["current_version"],
-            "project_id": r["project_id"],
-            "legal_entity": r["legal_entity"],
-            "customer_external_id": r["customer_external_id"],
-        }
-        for r in page
-    ]
-    return {"items": items, "next_cursor": next_cursor}
+    return {"items": [_summary(r) for r in page], "next_cursor": next_cursor}
+
+
+async def find_contract_summary(
+    conn: Connection, contract_id: uuid.UUID, customer_scope: str | None = None
+) -> dict[str, Any] | None:
+    """The list view of one contract; None when it does not exist or belongs to another customer."""
+    row = await conn.fetchrow(
+        f"{_SUMMARY} where c.id = $1 and ($2::text is null or cu.external_id = $2)", contract_id, customer_scope
+    )
+    return _summary(row) if row else None
+
+
+_SUMMARY = """select c.id, c.number, c.status, c.currency, c.billing_model, c.current_version, c.project_id,
+                  c.legal_entity, cu.external_id as customer_external_id, c.created_at
+           from contract c join customer cu on cu.id = c.customer_id"""
+
+
+def _summary(r: Any) -> dict[str, Any]:
+    return {
+        "id": str(r["id"]),
+        "number": r["number"],
+        "status": r["status"],
+        "currency": r["currency"],
+        "billing_model": r["billing_model"],
+        "version": r["current_version"],
+        "project_id": r["project_id"],
+        "legal_entity": r["legal_entity"],
+        "customer_external_id": r["customer_external_id"],
+    }

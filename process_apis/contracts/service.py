@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from app.canonical import PlannedMilestone, ProjectPlan
@@ -42,8 +41,7 @@ class ContractService:
         self.db, self.erp, self.psa, self.tax, self.queue = db, erp, psa, tax, queue
 
     async def register_contract(self, cmd: ContractIn, actor: str | None) -> RegisteredContract:
-        payload = cmd.model_dump(mode="python")
-        digest = payload_hash(payload)
+        digest = payload_hash(cmd.model_dump(mode="python"))
         async with self.db.connection() as conn:
             existing = await store.find_by_source(conn, cmd.source, cmd.external_id)
         if existing is not None:
@@ -59,7 +57,9 @@ class ContractService:
             if not await store.insert_contract(conn, contract_id, cmd, customer_id, status):
                 raced = await store.find_by_source(conn, cmd.source, cmd.external_id)
                 return await self._resend(raced, digest)
-            await store.insert_version(conn, contract_id, 1, cmd.start_date, cmd, _jsonable(payload), digest, None)
+            await store.insert_version(
+                conn, contract_id, 1, cmd.start_date, cmd, cmd.model_dump(mode="json"), digest, None
+            )
             raised = [
                 await raise_exception(conn, f.code, "contract", str(contract_id), f.detail, ["retry"], group_key=f.code)
                 for f in findings
@@ -267,13 +267,3 @@ class ContractService:
                 for m in milestones
             ],
         )
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, date):
-        return value.isoformat()
-    return value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from app.canonical import ErpCustomer, InvoicePosting, PostedDocument, ProjectPlan
+from app.canonical import ErpCustomer, InvoicePosting, ProjectPlan
 from app.errors import BackendUnavailable
 from system_apis.erp import mapping
 from system_apis.erp.port import ErpRejected
@@ -38,19 +38,9 @@ class HttpErp:
         _check(response)
         return mapping.customer_from_record(response.json())
 
-    async def upsert_customer(self, customer: ErpCustomer) -> str:
-        return await self._put(f"/customer/eid:{_q(customer.external_id)}", mapping.customer_to_record(customer))
-
     async def upsert_document(self, posting: InvoicePosting) -> str:
         path = f"/{mapping.record_type(posting.kind)}/eid:{_q(posting.external_id)}"
         return await self._put(path, mapping.document_to_record(posting))
-
-    async def find_document(self, kind: str, external_id: str) -> PostedDocument | None:
-        response = await self._get(f"/{mapping.record_type(kind)}/eid:{_q(external_id)}")
-        if response.status_code == 404:
-            return None
-        _check(response)
-        return mapping.document_from_record(kind, response.json())
 
     async def upsert_billing_schedule(self, plan: ProjectPlan) -> str:
         return await self._put(f"/job/eid:{_q(plan.contract_id)}", mapping.plan_to_job_record(plan))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.canonical import ErpCustomer, InvoicePosting, PostedDocument, ProjectPlan
+from app.canonical import ErpCustomer, InvoicePosting, ProjectPlan
 from app.throttle import SharedThrottle
 from system_apis.erp.port import ErpPort
 
@@ -16,17 +16,9 @@ class ThrottledErp:
         async with self._throttle.slot():
             return await self._inner.find_customer(external_id)
 
-    async def upsert_customer(self, customer: ErpCustomer) -> str:
-        async with self._throttle.slot():
-            return await self._inner.upsert_customer(customer)
-
     async def upsert_document(self, posting: InvoicePosting) -> str:
         async with self._throttle.slot():
             return await self._inner.upsert_document(posting)
-
-    async def find_document(self, kind: str, external_id: str) -> PostedDocument | None:
-        async with self._throttle.slot():
-            return await self._inner.find_document(kind, external_id)
 
     async def upsert_billing_schedule(self, plan: ProjectPlan) -> str:
         async with self._throttle.slot():

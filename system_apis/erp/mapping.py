@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from app.canonical import ErpCustomer, InvoicePosting, PostedDocument, ProjectPlan
+from app.canonical import ErpCustomer, InvoicePosting, ProjectPlan
 from app.money import to_str
 
 RECORD_TYPES = {"invoice": "invoice", "credit_note": "creditMemo"}
@@ -25,10 +25,6 @@ def customer_from_record(record: dict[str, Any]) -> ErpCustomer:
         subsidiary=str(subsidiary or ""),
         erp_id=str(record.get("id")) if record.get("id") is not None else None,
     )
-
-
-def customer_to_record(customer: ErpCustomer) -> dict[str, Any]:
-    return {"companyName": customer.name, "subsidiary": customer.subsidiary}
 
 
 def document_to_record(posting: InvoicePosting) -> dict[str, Any]:
@@ -54,19 +50,6 @@ def document_to_record(posting: InvoicePosting) -> dict[str, Any]:
             ]
         },
     }
-
-
-def document_from_record(kind: str, record: dict[str, Any]) -> PostedDocument:
-    sign = Decimal(-1) if kind == "credit_note" else Decimal(1)
-    return PostedDocument(
-        external_id=str(record["externalId"]),
-        erp_id=str(record["id"]),
-        kind=kind,
-        currency=str(record.get("currency")),
-        net=sign * Decimal(str(record.get("subtotal", "0"))),
-        tax=sign * Decimal(str(record.get("taxTotal", "0"))),
-        total=sign * Decimal(str(record.get("total", "0"))),
-    )
 
 
 def plan_to_job_record(plan: ProjectPlan) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from app.canonical import ErpCustomer, InvoicePosting, PostedDocument, ProjectPlan
+from app.canonical import ErpCustomer, InvoicePosting, ProjectPlan
 
 
 class ErpRejected(Exception):
@@ -18,12 +18,8 @@ class ErpRejected(Exception):
 class ErpPort(Protocol):
     async def find_customer(self, external_id: str) -> ErpCustomer | None: ...
 
-    async def upsert_customer(self, customer: ErpCustomer) -> str: ...
-
     async def upsert_document(self, posting: InvoicePosting) -> str:
         """Create or replace the invoice/credit memo keyed by its external id; returns the ERP id."""
         ...
-
-    async def find_document(self, kind: str, external_id: str) -> PostedDocument | None: ...
 
     async def upsert_billing_schedule(self, plan: ProjectPlan) -> str: ...

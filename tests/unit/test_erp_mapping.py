@@ -23,21 +23,9 @@ def test_invoice_record_shape() -> None:
     assert mapping.record_type("credit_note") == "creditMemo"
 
 
-def test_credit_memo_amounts_are_positive_and_read_back_negative() -> None:
+def test_credit_memo_amounts_are_positive() -> None:
     record = mapping.document_to_record(_posting("credit_note", "-100.00", "-8.88"))
-    assert record["item"]["items"][0]["amount"] == "100.00"
-    posted = mapping.document_from_record(
-        "credit_note",
-        {
-            "externalId": "inv-1",
-            "id": "7",
-            "currency": "USD",
-            "subtotal": "100.00",
-            "taxTotal": "8.88",
-            "total": "108.88",
-        },
-    )
-    assert (posted.net, posted.total) == (D("-100.00"), D("-108.88"))
+    assert record["item"]["items"][0]["amount"] == "100.00" and record["item"]["items"][0]["tax"] == "8.88"
 
 
 def test_internal_id_from_location() -> None:
