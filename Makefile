@@ -1,4 +1,5 @@
 # psbridge: `make run` (the demo, on a fresh machine with only Python 3.11+) and `make test`.
+# `make run ARGS=--reset` starts the demo afresh (see `.venv/bin/psbridge dev --help`).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -14,8 +15,10 @@ $(STAMP): pyproject.toml
 	  echo "pip could not reach an index: using the environment already installed in $(VENV)"; }
 	@touch $(STAMP)
 
+ARGS ?=
+
 run: $(STAMP)
-	$(BIN)/psbridge dev
+	$(BIN)/psbridge dev $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -66,6 +66,7 @@ class _Control:
 
     async def reset(self, _request: Request) -> Response:
         self.state.reset()
+        self.state.changed()
         return Response(status_code=204)
 
     async def log(self, request: Request) -> Response:

@@ -1,4 +1,4 @@
-"""ASGI middleware around each backend app: the request log, then injected faults."""
+"""ASGI middleware around each backend app: the request log, injected faults, and change notices."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sandbox._http import ErrorRenderer
 from sandbox.state import SandboxState
 
-__all__ = ["FaultMiddleware", "RequestLogMiddleware", "wrap_backend"]
+__all__ = ["ChangeNoticeMiddleware", "FaultMiddleware", "RequestLogMiddleware", "wrap_backend"]
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def wrap_backend(app: ASGIApp, system: str, state: SandboxState, render_error: ErrorRenderer) -> ASGIApp:
-    """Log outermost, so 429s and injected faults are in the log like any other answer."""
-    return RequestLogMiddleware(FaultMiddleware(app, system, state, render_error), system, state)
+    """Log outermost, so 429s and injected faults are in the log like any other answer; change notices
+    innermost, so only writes that reached the backend (even with a dropped answer) count."""
+    inner = ChangeNoticeMiddleware(app, state)
+    return RequestLogMiddleware(FaultMiddleware(inner, system, state, render_error), system, state)
 
 
 class RequestLogMiddleware:
@@ -43,6 +45,21 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send_recording_status)
         finally:
             self.state.log.record(self.system, scope["method"], scope["path"], status, started_at, datetime.now(UTC))
+
+
+class ChangeNoticeMiddleware:
+    """After a write request, tells the state it may have changed (a persisted world is then saved)."""
+
+    def __init__(self, app: ASGIApp, state: SandboxState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if scope["type"] == "http" and scope["method"] not in _READ_METHODS:
+                self.state.changed()
 
 
 class FaultMiddleware:

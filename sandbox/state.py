@@ -2,12 +2,15 @@
 
 Everything lives in one `SandboxState` per `create_sandbox_app()` call, so each
 test (or process) gets a fresh world; `reset()` brings it back to the seeds.
+`changed()` tells whoever listens (the state file, see `persistence`) that the
+world may have changed.
 """
 
 from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -177,6 +180,7 @@ class SandboxState:
 
     def __init__(self) -> None:
         self.log = RequestLog()
+        self.listeners: list[Callable[[], None]] = []
         # In-flight counts survive reset: requests running across a reset still release their slot.
         self.in_flight: dict[str, int] = dict.fromkeys(SYSTEMS, 0)
         self.reset()
@@ -190,3 +194,7 @@ class SandboxState:
         self.tax_rates: dict[str, Decimal] = dict(SEED_TAX_RATES)
         self.fx_rates: dict[tuple[str, str, str], Decimal] = {}
         self.log.clear()
+
+    def changed(self) -> None:
+        for listener in self.listeners:
+            listener()

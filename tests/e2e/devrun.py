@@ -1,4 +1,4 @@
-"""Run ``psbridge dev`` (what ``make run`` runs) once, check it, stop it, check nothing is left.
+"""Run ``psbridge dev`` (or ``make run`` itself) once, check it, stop it, check nothing is left.
 
 Used in-process by tests/e2e/test_make_run.py, and as a script inside ``unshare -n`` (a network namespace
 where nothing listens, so ``dev`` must start embedded PostgreSQL and Redis)::
@@ -6,6 +6,9 @@ where nothing listens, so ``dev`` must start embedded PostgreSQL and Redis)::
     python -m tests.e2e.devrun --lo-up DATA_DIR LOG_DIR API_PORT SANDBOX_PORT STOP [STOP ...]
 
 which prints one JSON line ``{"ok": true, "runs": [...]}`` or ``{"ok": false, "error": "..."}``.
+
+A stop the user asks for must be clean whatever the order the processes end in: ``dev`` exits 0 and its
+last words are one ``stopped: ...`` line naming what it stopped.
 """
 
 from __future__ import annotations
@@ -18,19 +21,25 @@ import socket
 import struct
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.e2e.support import Proc, bearer, cli, pid_alive, session_members, wait_for
+from app.dev.seed import DEMO_CLIENTS
+from tests.e2e.support import REPO_ROOT, Proc, bearer, cli, pid_alive, session_members, wait_for
 
 ACME_NUMBER = "SOW-2026-014"
 BANNER_END = "Ctrl-C stops everything."
+DEMO_KEYS = tuple(DEMO_CLIENTS)
 STOP_WITHIN = 20.0
 # How a run is stopped: Ctrl-C in a terminal signals the whole foreground process group; a service
 # manager or `kill` signals the one process.
 STOPS = {"ctrl-c": "SIGINT to the process group", "sigint": "SIGINT to dev only", "sigterm": "SIGTERM to dev only"}
+STOPPED_LOCAL = "stopped: API, worker, sandbox"
+STOPPED_EMBEDDED = "stopped: API, worker, sandbox, embedded PostgreSQL and Redis"
 
 
 def lo_up() -> None:
@@ -55,23 +64,76 @@ def _embedded_pids(data_dir: Path) -> dict[str, int]:
 
 
 def run_dev(
-    data_dir: Path, log_dir: Path, env: dict[str, str], api_port: int, sbx_port: int, stop: str, name: str
+    data_dir: Path,
+    log_dir: Path,
+    env: dict[str, str],
+    api_port: int,
+    sbx_port: int,
+    stop: str,
+    name: str,
+    extra_args: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Start ``psbridge dev``, wait until it serves the seeded Acme contract, stop it with ``stop``."""
-    api = f"http://127.0.0.1:{api_port}"
+    dev = start_dev(data_dir, log_dir, env, api_port, sbx_port, name, extra_args)
+    with cleaned_up(dev):
+        run = _check_and_stop(dev, data_dir, f"http://127.0.0.1:{api_port}", stop)
+        assert run["exit_code"] == 0, f"psbridge dev exited {run['exit_code']} after {STOPS[stop]}"
+        assert_clean_stop(run)
+        return run
+
+
+def start_dev(
+    data_dir: Path,
+    log_dir: Path,
+    env: dict[str, str],
+    api_port: int,
+    sbx_port: int,
+    name: str,
+    extra_args: tuple[str, ...] = (),
+) -> Proc:
+    """``psbridge dev`` in a session of its own, where everything it starts can be found."""
     args = cli("dev", "--port", str(api_port), "--sandbox-port", str(sbx_port), "--data-dir", str(data_dir))
-    dev = Proc(name, args, env, log_dir, new_session=True)  # its own session: all it starts can be found
+    return Proc(name, [*args, *extra_args], env, log_dir, new_session=True)
+
+
+def assert_clean_stop(run: dict[str, Any]) -> None:
+    """dev's last words after a stop asked for: one line naming all it stopped, no error."""
+    expected = STOPPED_EMBEDDED if run["embedded"] else STOPPED_LOCAL
+    assert run["stop_lines"] == [expected], f"after {STOPS[run['stop']]}: {run['stop_lines']}"
+    assert not run["error_lines"], run["error_lines"]
+
+
+def run_make(
+    data_dir: Path, log_dir: Path, env: dict[str, str], api_port: int, sbx_port: int, name: str
+) -> dict[str, Any]:
+    """``make run`` in the repo, settings through the environment, stopped by Ctrl-C (SIGINT to its group)."""
+    env = {
+        **{k: v for k, v in env.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")},
+        "PSBRIDGE_PORT": str(api_port),
+        "PSBRIDGE_SANDBOX_PORT": str(sbx_port),
+        "PSBRIDGE_DATA_DIR": str(data_dir),
+    }
+    # -o: never (re)install from a test; `make run` then only runs `psbridge dev` on the installed .venv.
+    args = ["make", "--no-print-directory", "-C", str(REPO_ROOT), "-o", ".venv/.installed-stamp", "run"]
+    make = Proc(name, args, env, log_dir, new_session=True)
+    with cleaned_up(make):
+        return _check_and_stop(make, data_dir, f"http://127.0.0.1:{api_port}", "ctrl-c")
+
+
+@contextmanager
+def cleaned_up(proc: Proc) -> Iterator[None]:
+    """Failures get the process's output; whatever it left running in its session is killed."""
     try:
-        return _check_and_stop(dev, data_dir, api, stop)
+        yield
     except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{dev.diagnostics(60)}") from None
+        raise AssertionError(f"{exc}\n{proc.diagnostics(60)}") from None
     finally:
-        if dev.popen.poll() is None or session_members(dev.pid):
+        if proc.popen.poll() is None or session_members(proc.pid):
             try:
-                os.killpg(dev.pid, signal.SIGKILL)
+                os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            dev.popen.wait(5)
+            proc.popen.wait(5)
 
 
 def _check_and_stop(dev: Proc, data_dir: Path, api: str, stop: str) -> dict[str, Any]:
@@ -86,23 +148,20 @@ def _check_and_stop(dev: Proc, data_dir: Path, api: str, stop: str) -> dict[str,
     wait_for(ready, f"{api}/readyz", timeout=90)
     ready_s = time.monotonic() - t0
 
-    keys_file = data_dir / "demo-keys.json"
-
-    def acme() -> dict[str, Any] | None:
+    def banner() -> str | None:
         alive()
-        keys = json.loads(keys_file.read_text())
-        r = httpx.get(f"{api}/process/v1/contracts", headers=bearer(keys["demo-integration"]), timeout=5)
-        assert r.status_code == 200, f"GET /process/v1/contracts: {r.status_code} {r.text}"
-        items = [c for c in r.json()["items"] if c["number"] == ACME_NUMBER]
-        return {"keys": keys, "contracts": items} if items else None
+        return dev.stdout() if BANNER_END in dev.stdout() else None
 
-    found = wait_for(acme, "the seeded Acme contract", timeout=30)
-    wait_for(lambda: BANNER_END in dev.stdout(), "the banner", timeout=10)
-    banner = dev.stdout()
-    keys = found["keys"]
+    # The banner comes last, after every demo key (the customer portal's too) was minted.
+    printed = wait_for(banner, "the banner", timeout=60)
+    keys = json.loads((data_dir / "demo-keys.json").read_text())
+    assert set(keys) == set(DEMO_KEYS), f"demo keys: {sorted(keys)}"
     for key_name, key in keys.items():
-        assert f"{key_name}" in banner and key in banner, f"demo key {key_name} not printed:\n{banner}"
-    assert api in banner, banner
+        assert f"{key_name}" in printed and key in printed, f"demo key {key_name} not printed:\n{printed}"
+    assert api in printed, printed
+    contracts = _acme_contracts(api, keys["demo-integration"])
+    assert contracts, f"the seeded Acme contract is not served:\n{printed}"
+    project_id = _wait_propagated(api, keys["demo-integration"], contracts[0]["id"], alive)
     started = [p for p in session_members(dev.pid) if p != dev.pid]
     embedded = _embedded_pids(data_dir)
     assert len(started) >= 3, f"expected sandbox, API and worker under dev, got pids {started}"
@@ -125,8 +184,8 @@ def _check_and_stop(dev: Proc, data_dir: Path, api: str, stop: str) -> dict[str,
     assert not [p for p in started if pid_alive(p)], f"children left running: {started}"
     still = {k: p for k, p in embedded.items() if pid_alive(p)}
     assert not still, f"embedded servers left running: {still}"
-    assert code == 0, f"psbridge dev exited {code} after {STOPS[stop]}"
-    banner_id = [line for line in banner.splitlines() if ACME_NUMBER in line]
+    stderr = dev.stderr_path.read_text(errors="replace")
+    banner_id = [line for line in printed.splitlines() if ACME_NUMBER in line]
     return {
         "stop": stop,
         "ready_s": round(ready_s, 2),
@@ -134,11 +193,33 @@ def _check_and_stop(dev: Proc, data_dir: Path, api: str, stop: str) -> dict[str,
         "exit_code": code,
         "children": len(started),
         "embedded": sorted(embedded),
-        "contracts": found["contracts"],
+        "contracts": contracts,
+        "project_id": project_id,
         "keys": keys,
         "banner_contract": banner_id[0].strip() if banner_id else None,
-        "stderr_head": dev.stderr_path.read_text(errors="replace")[:400],
+        "stderr_head": stderr[:400],
+        "stop_lines": [line for line in stderr.splitlines() if line.startswith("stopped:")],
+        "error_lines": [line for line in stderr.splitlines() if line.startswith("error:")],
+        "make_lines": [line for line in (stderr + dev.stdout()).splitlines() if line.startswith("make")],
     }
+
+
+def _acme_contracts(api: str, key: str) -> list[dict[str, Any]]:
+    r = httpx.get(f"{api}/process/v1/contracts", headers=bearer(key), timeout=5)
+    assert r.status_code == 200, f"GET /process/v1/contracts: {r.status_code} {r.text}"
+    return [c for c in r.json()["items"] if c["number"] == ACME_NUMBER]
+
+
+def _wait_propagated(api: str, key: str, contract_id: str, alive: Any) -> str:
+    """The PSA project id of the contract, once the worker has created the project in the sandbox."""
+
+    def project_id() -> str | None:
+        alive()
+        r = httpx.get(f"{api}/process/v1/contracts/{contract_id}", headers=bearer(key), timeout=5)
+        return r.json().get("project_id") if r.status_code == 200 else None
+
+    found: str = wait_for(project_id, "the Acme project in the PSA", timeout=60)
+    return found
 
 
 def main(argv: list[str]) -> int:

@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 import asyncpg
 import httpx
 
+from app.dev.reset import clear_queue
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
@@ -173,6 +175,25 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+@contextmanager
+def busy_machine() -> Iterator[int]:
+    """One CPU-burning process per core for the life of the block (yields how many), killed on the way out.
+
+    Races between processes (who sees a signal, who exits first) show on a loaded machine, not an idle one.
+    """
+    burners = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL)
+        for _ in range(os.cpu_count() or 2)
+    ]
+    try:
+        yield len(burners)
+    finally:
+        for burner in burners:
+            burner.kill()
+        for burner in burners:
+            burner.wait(10)
+
+
 # --------------------------------------------------------------------------------- process-tree checks
 
 
@@ -218,7 +239,7 @@ def pid_alive(pid: int) -> bool:
 # ------------------------------------------------------------------------------------------- databases
 
 
-def _in_fresh_loop(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+def in_fresh_loop(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine on a helper thread's own event loop (safe whether or not a loop runs here)."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(lambda: asyncio.run(factory())).result()
@@ -237,7 +258,7 @@ def sql(server_url: str, statement: str) -> None:
         finally:
             await conn.close()
 
-    _in_fresh_loop(_go)
+    in_fresh_loop(_go)
 
 
 @contextmanager
@@ -251,3 +272,13 @@ def scratch_database(server_url: str, prefix: str, *, create: bool = True) -> It
         yield _on_server(server_url, name)
     finally:
         sql(server_url, f'drop database if exists "{name}" with (force)')
+
+
+@contextmanager
+def scratch_queue(redis_url: str, prefix: str) -> Iterator[str]:
+    """A uniquely named arq queue; its keys (the worker's next cron run among them) are deleted afterwards."""
+    name = f"{prefix}:{uuid.uuid4().hex[:12]}"
+    try:
+        yield name
+    finally:
+        clear_queue(redis_url, name)

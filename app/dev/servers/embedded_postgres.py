@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.devservers.probe import LOCAL_HOST, free_port, port_bindable, port_open
-from app.devservers.procs import package_dir, pid_alive, pid_matches, tail, wait_pid_gone
+from app.dev.servers.probe import LOCAL_HOST, free_port, port_bindable, port_open
+from app.dev.servers.procs import package_dir, pid_alive, pid_matches, tail, wait_pid_gone
 
-log = logging.getLogger("psbridge.devservers")
+log = logging.getLogger("psbridge.dev.servers")
 
 PG_OS_USER = "embedded_postgres"
 

@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import asyncpg
 import redis
 
-log = logging.getLogger("psbridge.devservers")
+log = logging.getLogger("psbridge.dev.servers")
 
 LOCAL_HOST = "127.0.0.1"
 LOCAL_PG_PORT = 5432
@@ -112,6 +112,27 @@ def ensure_database(database_url: str, *, timeout: float = 5.0) -> bool:
     if not database_of(database_url):
         raise ValueError(f"no database name in {database_url!r}")
     return run_async(lambda: _ensure_database_async(database_url, timeout))
+
+
+async def _recreate_database_async(url: str, timeout: float) -> None:
+    database = _quote_ident(database_of(url))
+    try:
+        conn = await asyncpg.connect(with_database(url, "postgres"), timeout=timeout)
+    except asyncpg.InvalidCatalogNameError:
+        conn = await asyncpg.connect(with_database(url, "template1"), timeout=timeout)
+    try:
+        # FORCE: sessions left on it (a worker of a crashed run) must not block the drop.
+        await conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {database}")
+    finally:
+        await conn.close()
+
+
+def recreate_database(database_url: str, *, timeout: float = 10.0) -> None:
+    """Drop the database named in ``database_url`` (ending its sessions) and create it empty."""
+    if not database_of(database_url):
+        raise ValueError(f"no database name in {database_url!r}")
+    run_async(lambda: _recreate_database_async(database_url, timeout))
 
 
 # -------------------------------------------------------------------------------- local default ports

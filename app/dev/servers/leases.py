@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from app.devservers.procs import pid_alive, proc_start_time
+from app.dev.servers.procs import pid_alive, proc_start_time
 
 T = TypeVar("T")
 

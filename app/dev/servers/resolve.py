@@ -13,12 +13,12 @@ from typing import Literal
 import asyncpg
 import redis
 
-from app.devservers.embedded_postgres import EmbeddedPostgres
-from app.devservers.embedded_redis import EmbeddedRedis
-from app.devservers.leases import start_leased
-from app.devservers.probe import database_of, ensure_database, local_postgres, local_redis, run_async, with_database
+from app.dev.servers.embedded_postgres import EmbeddedPostgres
+from app.dev.servers.embedded_redis import EmbeddedRedis
+from app.dev.servers.leases import start_leased
+from app.dev.servers.probe import database_of, ensure_database, local_postgres, local_redis, run_async, with_database
 
-log = logging.getLogger("psbridge.devservers")
+log = logging.getLogger("psbridge.dev.servers")
 
 Source = Literal["configured", "local", "embedded"]
 
@@ -54,37 +54,11 @@ def resolve_services(
     data_dir = Path(data_dir).expanduser().resolve()
     stack = contextlib.ExitStack()
     try:
-        db_url: str | None
-        db_source: Source
-        if database_url:
-            db_url = database_url if database_of(database_url) else with_database(database_url, database_name)
-            ensure_database(db_url)
-            db_source = "configured"
-        else:
-            db_url = local_postgres(database_name) if probe_local else None
-            db_source = "local"
-            if db_url is None:
-                pg = EmbeddedPostgres(data_dir / "pg")
-                port = start_leased(stack, data_dir, "pg", pg.start, pg.stop)
-                db_url = f"postgresql://postgres@{pg.host}:{port}/{database_name}"
-                ensure_database(db_url)
-                db_source = "embedded"
-
-        r_url: str | None
-        r_source: Source
-        if redis_url:
-            r_url, r_source = redis_url, "configured"
-        else:
-            r_url = local_redis() if probe_local else None
-            r_source = "local"
-            if r_url is None:
-                rs = EmbeddedRedis(data_dir / "redis")
-                start_leased(stack, data_dir, "redis", rs.start, rs.stop)
-                r_url, r_source = rs.url, "embedded"
+        db_url, db_source = _database(stack, data_dir, database_url, database_name, probe_local)
+        r_url, r_source = _redis(stack, data_dir, redis_url, probe_local)
     except BaseException:
         stack.close()
         raise
-
     urls = ServiceUrls(
         database_url=db_url,
         redis_url=r_url,
@@ -94,6 +68,49 @@ def resolve_services(
     )
     log.info("PostgreSQL: %s (%s); Redis: %s (%s)", db_url, db_source, r_url, r_source)
     return urls, stack
+
+
+def resolve_database(
+    data_dir: Path, database_url: str | None, database_name: str = "psbridge", *, probe_local: bool = True
+) -> tuple[str, Source, contextlib.ExitStack]:
+    """PostgreSQL alone, chosen like :func:`resolve_services` does (for commands that need no Redis)."""
+    data_dir = Path(data_dir).expanduser().resolve()
+    stack = contextlib.ExitStack()
+    try:
+        url, source = _database(stack, data_dir, database_url, database_name, probe_local)
+    except BaseException:
+        stack.close()
+        raise
+    log.info("PostgreSQL: %s (%s)", url, source)
+    return url, source, stack
+
+
+def _database(
+    stack: contextlib.ExitStack, data_dir: Path, database_url: str | None, database_name: str, probe_local: bool
+) -> tuple[str, Source]:
+    if database_url:
+        url = database_url if database_of(database_url) else with_database(database_url, database_name)
+        ensure_database(url)
+        return url, "configured"
+    local = local_postgres(database_name) if probe_local else None
+    if local is not None:
+        return local, "local"
+    pg = EmbeddedPostgres(data_dir / "pg")
+    port = start_leased(stack, data_dir, "pg", pg.start, pg.stop)
+    url = f"postgresql://postgres@{pg.host}:{port}/{database_name}"
+    ensure_database(url)
+    return url, "embedded"
+
+
+def _redis(stack: contextlib.ExitStack, data_dir: Path, redis_url: str | None, probe_local: bool) -> tuple[str, Source]:
+    if redis_url:
+        return redis_url, "configured"
+    local = local_redis() if probe_local else None
+    if local is not None:
+        return local, "local"
+    server = EmbeddedRedis(data_dir / "redis")
+    start_leased(stack, data_dir, "redis", server.start, server.stop)
+    return server.url, "embedded"
 
 
 @contextlib.contextmanager

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import redis
 
-from app.devservers.procs import package_dir, pid_matches, tail, terminate, wait_until
+from app.dev.servers.procs import package_dir, pid_matches, tail, terminate, wait_until
 
-log = logging.getLogger("psbridge.devservers")
+log = logging.getLogger("psbridge.dev.servers")
 
 # sun_path is 108 bytes including the NUL; keep a margin.
 _MAX_UNIX_SOCKET_PATH = 100

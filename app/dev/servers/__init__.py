@@ -1,6 +1,7 @@
 """Find or start the PostgreSQL and Redis servers that psbridge needs in development.
 
-For each service independently, :func:`resolve_services` picks the first of:
+For each service independently, :func:`resolve_services` picks the first of (:func:`resolve_database`
+likewise, for PostgreSQL alone):
 
 1. ``configured`` - the URL passed in (``PSBRIDGE_DATABASE_URL`` / ``PSBRIDGE_REDIS_URL``). Never falls back.
 2. ``local`` - a server on its default port on 127.0.0.1 (PostgreSQL 5432 as user ``postgres`` without a
@@ -16,7 +17,8 @@ For each service independently, :func:`resolve_services` picks the first of:
      arq ``RedisSettings.from_dsn`` accept it as is; for ``limits`` use ``redis+unix://`` (sync) or
      ``async+redis+unix://`` (asyncio) followed by the same path and query.
 
-The target database is created if missing in all three cases (never dropped or altered otherwise).
+The target database is created if missing in all three cases (never dropped or altered otherwise, except by
+:func:`recreate_database`, which ``psbridge dev --reset`` calls).
 
 Embedded servers run detached (they survive a crash of this process) and are reference-counted per
 data dir: each handle adds a lease (pid + process start time) to ``data_dir/<svc>.clients.json`` under a
@@ -32,23 +34,26 @@ run left behind, and copes with stale pid files. Data layout::
     data_dir/redis.clients.json    leases
 
 Modules: ``resolve`` (the choice, :class:`ServiceUrls`, :func:`wait_ready`), ``probe`` (ports, local
-servers, database creation), ``embedded_postgres`` / ``embedded_redis`` (the servers; the first explains
-running as root), ``leases`` (lock and reference counting), ``procs`` (pids, binaries, logs).
+servers, database creation and re-creation), ``embedded_postgres`` / ``embedded_redis`` (the servers; the
+first explains running as root), ``leases`` (lock and reference counting), ``procs`` (pids, binaries, logs).
 """
 
 from __future__ import annotations
 
-from app.devservers.embedded_postgres import EmbeddedPostgres
-from app.devservers.embedded_redis import EmbeddedRedis
-from app.devservers.probe import ensure_database, port_open
-from app.devservers.resolve import ServiceUrls, resolve_services, running_services, wait_ready
+from app.dev.servers.embedded_postgres import EmbeddedPostgres
+from app.dev.servers.embedded_redis import EmbeddedRedis
+from app.dev.servers.probe import database_of, ensure_database, port_open, recreate_database
+from app.dev.servers.resolve import ServiceUrls, resolve_database, resolve_services, running_services, wait_ready
 
 __all__ = [
     "EmbeddedPostgres",
     "EmbeddedRedis",
     "ServiceUrls",
+    "database_of",
     "ensure_database",
     "port_open",
+    "recreate_database",
+    "resolve_database",
     "resolve_services",
     "running_services",
     "wait_ready",

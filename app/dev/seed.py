@@ -2,12 +2,18 @@
 
 Seeding goes through the same doors as production traffic: legal entities through SQL
 master data, ERP customers through the ERP's API, the contract through psbridge's own API.
-Every step is idempotent, so ``make run`` may run it any number of times.
+Every step is idempotent, so ``make run`` may run it any number of times. The order matters
+for keys: staff keys first (the integration key registers the contract), the customer portal
+key last, since psbridge refuses a key for a customer it does not know yet.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +21,7 @@ import httpx
 
 from app.auth import create_client, find_client_by_key
 from app.db import Database
+from process_apis.contracts.commands import ACME_EXAMPLE
 from process_apis.master_data import store as master_data
 from process_apis.master_data.commands import LegalEntityIn
 
@@ -38,38 +45,30 @@ ERP_CUSTOMERS = {
     "TYRELL-UK-001": ("Tyrell UK Ltd", "GB01"),
     "LUMIERE-001": ("Lumière SA", "DE01"),
 }
-DEMO_CLIENTS = {
-    "demo-admin": ("admin", None),
-    "demo-integration": ("integration", None),
-    "demo-finance": ("finance", None),
-    "demo-pm": ("project_manager", None),
-    "demo-bi": ("bi", None),
-    "demo-acme-portal": ("customer", "ACME-001"),
-}
 
-ACME_CONTRACT: dict[str, Any] = {
-    "source": "salesforce",
-    "external_id": "800XX0001",
-    "number": "SOW-2026-014",
-    "customer": {"external_id": "ACME-001", "name": "Acme Holdings"},
-    "legal_entity": "US01",
-    "currency": "USD",
-    "billing_model": "fixed_fee",
-    "total_value": "300000.00",
-    "start_date": "2026-01-05",
-    "end_date": "2026-12-18",
-    "rate_card": [{"role": "consultant", "rate": "200.00", "effective_from": "2026-01-05"}],
-    "time_cap": None,
-    "reimbursable_expenses": [{"category": "travel", "cap": "15000.00"}],
-    "milestones": [
-        {"key": "M1", "name": "Discovery", "amount": "100000.00", "due_date": "2026-03-31", "depends_on": []},
-        {"key": "M2", "name": "Design", "amount": "120000.00", "due_date": "2026-06-30", "depends_on": ["M1"]},
-        {"key": "M3", "name": "Rollout", "amount": "80000.00", "due_date": "2026-10-31", "depends_on": ["M2"]},
-    ],
-    "tax": {"jurisdiction": "US-NY", "customer_tax_id": None},
-    "document": {"uri": "docs://sow/SOW-2026-014.pdf", "sha256": None},
-    "signed_at": "2026-01-02T10:00:00Z",
+
+@dataclass(frozen=True)
+class DemoClient:
+    role: str
+    customers: Sequence[str] = ()
+
+
+# Keys that need nothing in psbridge yet, minted before the contract is seeded.
+STAFF_CLIENTS: Mapping[str, DemoClient] = {
+    "demo-admin": DemoClient("admin"),
+    "demo-integration": DemoClient("integration"),
+    "demo-finance": DemoClient("finance"),
+    "demo-pm": DemoClient("project_manager"),
+    "demo-bi": DemoClient("bi"),
 }
+# Keys bound to a customer: minted once the contract has made the customer known to psbridge.
+PORTAL_CLIENTS: Mapping[str, DemoClient] = {
+    "demo-acme-portal": DemoClient("customer", ("ACME-001",)),
+}
+DEMO_CLIENTS: Mapping[str, DemoClient] = {**STAFF_CLIENTS, **PORTAL_CLIENTS}
+
+# The Acme SOW of the demo story: the same document the API docs show as ContractIn's example.
+ACME_CONTRACT: dict[str, Any] = copy.deepcopy(ACME_EXAMPLE)
 
 
 async def seed_master_data(db: Database) -> None:
@@ -87,20 +86,34 @@ async def seed_erp_customers(http: httpx.AsyncClient, erp_url: str) -> None:
         response.raise_for_status()
 
 
-async def demo_keys(db: Database, keys_file: Path) -> dict[str, str]:
-    """Reuse the demo keys recorded in ``keys_file`` while they still work; mint the missing ones."""
+async def demo_keys(db: Database, keys_file: Path, clients: Mapping[str, DemoClient]) -> dict[str, str]:
+    """The keys of ``clients``: those recorded in ``keys_file`` while they still work, new ones otherwise.
+
+    ``keys_file`` keeps every demo key recorded so far (of these clients and of the others).
+    """
     known: dict[str, str] = json.loads(keys_file.read_text()) if keys_file.exists() else {}
     keys = {}
     async with db.transaction() as conn:
-        for name, (role, customer) in DEMO_CLIENTS.items():
+        for name, client in clients.items():
             key = known.get(name)
             if key is None or await find_client_by_key(conn, key) is None:
-                _, key = await create_client(conn, name, role, customer)
+                _, key = await create_client(conn, name, client.role, customers=client.customers)
             keys[name] = key
-    keys_file.parent.mkdir(parents=True, exist_ok=True)
-    keys_file.write_text(json.dumps(keys, indent=2))
-    keys_file.chmod(0o600)
+    recorded = {**known, **keys}
+    in_demo_order = [*(n for n in DEMO_CLIENTS if n in recorded), *(n for n in recorded if n not in DEMO_CLIENTS)]
+    _write_private(keys_file, json.dumps({name: recorded[name] for name in in_demo_order}, indent=2))
     return keys
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read (it holds keys), atomically: the old one or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)  # a leftover could have looser permissions, which O_CREAT would keep
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.replace(tmp, path)
 
 
 async def seed_contracts(http: httpx.AsyncClient, api_url: str, integration_key: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-log = logging.getLogger("psbridge.devservers")
+log = logging.getLogger("psbridge.dev.servers")
 
 
 def _stat_fields(pid: int) -> list[str] | None:
