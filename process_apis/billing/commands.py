@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.types import BusinessDate
 
 
 class BillingRunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    as_of: date
+    as_of: BusinessDate
     legal_entity: str | None = Field(default=None, max_length=64)
     contract_id: uuid.UUID | None = None
     contract_ids: list[uuid.UUID] | None = Field(default=None, max_length=10_000)
@@ -27,10 +27,3 @@ class BillingRunIn(BaseModel):
         if self.contract_id is not None:
             return [self.contract_id]
         return self.contract_ids
-
-
-class InvoiceQuery(BaseModel):
-    contract_id: uuid.UUID | None = None
-    status: Literal["draft", "queued", "posting", "posted", "blocked", "failed"] | None = None
-    limit: int = Field(default=50, ge=1, le=500)
-    after: str | None = None

@@ -1,14 +1,33 @@
-"""Contract requests as CRM sends them (validated by pydantic, documented in OpenAPI)."""
+"""Contract requests as CRM sends them (validated by pydantic, documented in OpenAPI).
+
+Field types check each value on its own; ``ContractIn`` then checks the contract as a whole
+and reports every failing rule at once, each naming its field.
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
-from app.errors import field_error
-from app.types import Code, CurrencyCode, ExternalId, NonNegativeMoney, PositiveMoney
+from app.money import fits_minor_units, minor_units
+from app.types import BusinessDate, BusinessDateTime, Code, CurrencyCode, ExternalId, NonNegativeMoney, PositiveMoney
+
+__all__ = [
+    "ContractIn",
+    "CustomerRef",
+    "DocumentRef",
+    "ExpenseAllowance",
+    "MilestoneIn",
+    "RateCardEntry",
+    "TaxTerms",
+    "dependency_cycles",
+]
+
+Loc = tuple[str | int, ...]
 
 
 class _Strict(BaseModel):
@@ -23,7 +42,7 @@ class CustomerRef(_Strict):
 class RateCardEntry(_Strict):
     role: str = Field(min_length=1, max_length=100)
     rate: NonNegativeMoney
-    effective_from: date
+    effective_from: BusinessDate
 
 
 class ExpenseAllowance(_Strict):
@@ -35,7 +54,7 @@ class MilestoneIn(_Strict):
     key: Code
     name: str = Field(min_length=1, max_length=300)
     amount: PositiveMoney
-    due_date: date | None = None
+    due_date: BusinessDate | None = None
     depends_on: list[Code] = Field(default_factory=list)
 
 
@@ -49,7 +68,35 @@ class DocumentRef(_Strict):
     sha256: str | None = Field(default=None, max_length=128)
 
 
+# The demo's Acme contract: shown in the API docs, the first case schemathesis sends, and what the demo seeds.
+ACME_EXAMPLE: dict[str, JsonValue] = {
+    "source": "salesforce",
+    "external_id": "800XX0001",
+    "number": "SOW-2026-014",
+    "customer": {"external_id": "ACME-001", "name": "Acme Holdings"},
+    "legal_entity": "US01",
+    "currency": "USD",
+    "billing_model": "fixed_fee",
+    "total_value": "300000.00",
+    "start_date": "2026-01-05",
+    "end_date": "2026-12-18",
+    "rate_card": [{"role": "consultant", "rate": "200.00", "effective_from": "2026-01-05"}],
+    "time_cap": None,
+    "reimbursable_expenses": [{"category": "travel", "cap": "15000.00"}],
+    "milestones": [
+        {"key": "M1", "name": "Discovery", "amount": "100000.00", "due_date": "2026-03-31", "depends_on": []},
+        {"key": "M2", "name": "Design", "amount": "120000.00", "due_date": "2026-06-30", "depends_on": ["M1"]},
+        {"key": "M3", "name": "Rollout", "amount": "80000.00", "due_date": "2026-10-31", "depends_on": ["M2"]},
+    ],
+    "tax": {"jurisdiction": "US-NY", "customer_tax_id": None},
+    "document": {"uri": "docs://sow/SOW-2026-014.pdf", "sha256": None},
+    "signed_at": "2026-01-02T10:00:00Z",
+}
+
+
 class ContractIn(_Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ACME_EXAMPLE]})
+
     source: Code
     external_id: ExternalId
     number: str = Field(min_length=1, max_length=100)
@@ -58,37 +105,146 @@ class ContractIn(_Strict):
     currency: CurrencyCode
     billing_model: Literal["fixed_fee", "time_and_materials"]
     total_value: PositiveMoney | None = None
-    start_date: date
-    end_date: date
+    start_date: BusinessDate
+    end_date: BusinessDate
     rate_card: list[RateCardEntry] = Field(default_factory=list, max_length=500)
     time_cap: NonNegativeMoney | None = None
     reimbursable_expenses: list[ExpenseAllowance] = Field(default_factory=list, max_length=100)
     milestones: list[MilestoneIn] = Field(default_factory=list, max_length=500)
     tax: TaxTerms
     document: DocumentRef | None = None
-    signed_at: datetime | None = None
+    signed_at: BusinessDateTime | None = None
 
     @model_validator(mode="after")
     def _coherent(self) -> ContractIn:
-        if self.end_date < self.start_date:
-            raise field_error("end_date", "must not be before start_date")
-        if self.billing_model == "fixed_fee" and self.total_value is None:
-            raise field_error("total_value", "a fixed_fee contract needs total_value")
-        keys = [m.key for m in self.milestones]
-        if len(set(keys)) != len(keys):
-            raise field_error("milestones", "milestone keys must be unique")
-        for m in self.milestones:
-            unknown = set(m.depends_on) - set(keys)
-            if unknown:
-                raise field_error("milestones", f"milestone {m.key} depends on unknown milestones: {sorted(unknown)}")
-        categories = [e.category for e in self.reimbursable_expenses]
-        if len(set(categories)) != len(categories):
-            raise field_error("reimbursable_expenses", "categories must be unique")
+        found = [*self._term_errors(), *_milestone_plan_errors(self.milestones), *self._minor_unit_errors()]
+        if found:
+            raise _rule_errors(found)
         return self
 
+    def _term_errors(self) -> Iterator[tuple[Loc, str]]:
+        if self.end_date < self.start_date:
+            yield ("end_date",), "must not be before start_date"
+        if self.billing_model == "fixed_fee" and self.total_value is None:
+            yield ("total_value",), "a fixed_fee contract needs total_value"
+        seen: set[str] = set()
+        for index, allowance in enumerate(self.reimbursable_expenses):
+            if allowance.category in seen:
+                yield ("reimbursable_expenses", index, "category"), f"category {allowance.category} is listed twice"
+            seen.add(allowance.category)
 
-class ContractQuery(BaseModel):
-    customer: str | None = None
-    status: Literal["active", "blocked"] | None = None
-    limit: int = Field(default=50, ge=1, le=500)
-    after: str | None = None
+    def _money_fields(self) -> Iterator[tuple[Loc, Decimal | None]]:
+        yield ("total_value",), self.total_value
+        yield ("time_cap",), self.time_cap
+        for index, entry in enumerate(self.rate_card):
+            yield ("rate_card", index, "rate"), entry.rate
+        for index, allowance in enumerate(self.reimbursable_expenses):
+            yield ("reimbursable_expenses", index, "cap"), allowance.cap
+        for index, milestone in enumerate(self.milestones):
+            yield ("milestones", index, "amount"), milestone.amount
+
+    def _minor_unit_errors(self) -> Iterator[tuple[Loc, str]]:
+        # psbridge rounds what it computes, never what it is given (DESIGN.md "Money").
+        units = minor_units(self.currency)
+        for loc, amount in self._money_fields():
+            if amount is not None and not fits_minor_units(amount, self.currency):
+                yield loc, f"{self.currency} amounts have at most {units} decimal places; {amount:f} has more"
+
+
+def _milestone_plan_errors(milestones: Sequence[MilestoneIn]) -> Iterator[tuple[Loc, str]]:
+    """Unique keys, known dependencies, no milestone depending on itself, no dependency cycle."""
+    position: dict[str, int] = {}
+    for index, milestone in enumerate(milestones):
+        if milestone.key in position:
+            yield (
+                ("milestones", index, "key"),
+                f"milestone key {milestone.key} is already used by milestones[{position[milestone.key]}]",
+            )
+        position.setdefault(milestone.key, index)
+    graph: dict[str, list[str]] = {key: [] for key in position}
+    for index, milestone in enumerate(milestones):
+        loc: Loc = ("milestones", index, "depends_on")
+        unknown = sorted({key for key in milestone.depends_on if key not in position})
+        if unknown:
+            yield loc, f"milestone {milestone.key} depends on unknown milestones: {', '.join(unknown)}"
+        if milestone.key in milestone.depends_on:
+            yield loc, f"milestone {milestone.key} depends on itself ({milestone.key} → {milestone.key})"
+        if position[milestone.key] == index:  # a duplicate key is reported above, not graphed twice
+            graph[milestone.key] = [key for key in milestone.depends_on if key in position and key != milestone.key]
+    for cycle in dependency_cycles(graph):
+        path = " → ".join([*cycle, cycle[0]])
+        yield ("milestones", position[cycle[0]], "depends_on"), f"milestone dependencies form a cycle: {path}"
+
+
+def dependency_cycles(depends_on: Mapping[str, Sequence[str]]) -> list[list[str]]:
+    """One cycle for each group of mutually dependent milestones (a strongly connected component).
+
+    Iterative Tarjan, so linear in milestones + dependencies and safe from Python's recursion
+    limit on long chains. Each cycle starts at the group's first milestone in ``depends_on``'s
+    order, and groups come in that order. Self-dependencies are left to the caller. Every
+    dependency must be a key of ``depends_on``.
+    """
+    order = {key: i for i, key in enumerate(depends_on)}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+    for root in depends_on:
+        if root in index:
+            continue
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        work = [(root, iter(depends_on[root]))]
+        while work:
+            node, edges = work[-1]
+            for target in edges:
+                if target not in index:
+                    index[target] = low[target] = len(index)
+                    stack.append(target)
+                    on_stack.add(target)
+                    work.append((target, iter(depends_on[target])))
+                    break
+                if target in on_stack:
+                    low[node] = min(low[node], index[target])
+            else:  # every dependency of node explored
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] == index[node]:
+                    group = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        group.append(member)
+                        if member == node:
+                            break
+                    if len(group) > 1:
+                        groups.append(group)
+    groups.sort(key=lambda group: min(order[key] for key in group))
+    return [_cycle_within(depends_on, set(group), min(group, key=order.__getitem__)) for group in groups]
+
+
+def _cycle_within(depends_on: Mapping[str, Sequence[str]], group: set[str], start: str) -> list[str]:
+    # Inside a strongly connected group every member depends on another member: walk until a repeat.
+    path: list[str] = []
+    at: dict[str, int] = {}
+    node = start
+    while node not in at:
+        at[node] = len(path)
+        path.append(node)
+        node = next(key for key in depends_on[node] if key in group and key != node)
+    return path[at[node] :]
+
+
+def _rule_errors(found: list[tuple[Loc, str]]) -> ValidationError:
+    """Several rule failures as one validation error, each at its own field (parse_body prefixes "body")."""
+    return ValidationError.from_exception_data(
+        "ContractIn",
+        [
+            {"type": PydanticCustomError("contract_rule", "{reason}", {"reason": msg}), "loc": loc, "input": None}
+            for loc, msg in found
+        ],
+    )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.types import BusinessDateTime
 
 
 class AcceptanceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    accepted_at: AwareDatetime
+    # Bounded like every business time: the acceptance date is invoiced and posted to the ERP.
+    accepted_at: BusinessDateTime
     accepted_by: str | None = Field(default=None, max_length=300)
     evidence_uri: str | None = Field(default=None, max_length=2000)
