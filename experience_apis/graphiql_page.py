@@ -41,10 +41,15 @@ def _asset(static_prefix: str, rel: str) -> str:
     return escape(f"{static_prefix.rstrip('/')}/{rel}?v={version}", quote=True)
 
 
-def graphiql_html(endpoint: str, static_prefix: str) -> str:
-    """Return the GraphiQL HTML page querying ``endpoint`` with assets from ``static_prefix``."""
+def graphiql_html(endpoint: str, static_prefix: str, schema_url: str = "/graphql/schema.json") -> str:
+    """Return the GraphiQL HTML page querying ``endpoint`` with assets from ``static_prefix``.
+
+    GraphiQL reads the schema from ``schema_url`` (an introspection result) instead of sending its
+    own introspection query, which is deeper than the depth limit allows.
+    """
     css, page_css, react, react_dom, graphiql, init = (_asset(static_prefix, rel) for rel in GRAPHIQL_ASSETS)
     url = escape(endpoint, quote=True)
+    schema = escape(schema_url, quote=True)
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -63,7 +68,7 @@ def graphiql_html(endpoint: str, static_prefix: str) -> str:
 <button type="button" id="psb-clear">Clear</button>
 <span id="psb-status" class="psb-status"></span>
 </form>
-<div id="graphiql" data-endpoint="{url}">Loading GraphiQL&hellip;</div>
+<div id="graphiql" data-endpoint="{url}" data-schema-url="{schema}">Loading GraphiQL&hellip;</div>
 <noscript>GraphiQL needs JavaScript. POST GraphQL queries to {url} instead.</noscript>
 <script src="{react}"></script>
 <script src="{react_dom}"></script>

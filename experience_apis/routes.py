@@ -1,4 +1,10 @@
-"""/graphql (POST: role-scoped queries; GET: the offline GraphiQL page)."""
+"""/graphql (POST: role-scoped queries; GET: the offline GraphiQL page).
+
+Statuses (codes and bodies in ``experience_apis.graphql_errors``): a malformed envelope (not JSON,
+not an object, a member of the wrong type) is a 422 problem; a request that never executes
+(parse, validation, limits, variables) a 400 problem whose ``errors`` are GraphQL errors; an
+executed operation a 200 ``{"data", "errors"}``, field errors included.
+"""
 
 from __future__ import annotations
 
@@ -7,86 +13,130 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from graphql import GraphQLError, OperationDefinitionNode, parse
+from graphql import introspection_from_schema
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
+from strawberry.schema.exceptions import CannotGetOperationTypeError
+from strawberry.types.execution import PreExecutionError
 
+from app.access import Principal
 from app.db import loads
-from app.errors import DomainError, Forbidden, ValidationFailed
-from app.http import client_of, json_response
+from app.errors import FieldError, Forbidden, NotFound, ValidationFailed
+from app.http import json_response, principal_of
+from app.problems import problem_response
 from experience_apis.context import Context
 from experience_apis.graphiql_page import GRAPHIQL_CSP, graphiql_html
+from experience_apis.graphql_errors import (
+    VALIDATION_FAILED,
+    RequestError,
+    execution_payload,
+    request_error_problem,
+)
 
 OPERATIONS_DIR = Path(__file__).resolve().parent.parent / "graphql" / "operations"
+# The members of a GraphQL-over-HTTP request and the JSON type each must have when present.
+_MEMBERS: dict[str, tuple[type, str]] = {
+    "query": (str, "a string"),
+    "documentId": (str, "a string"),
+    "operationName": (str, "a string"),
+    "variables": (dict, "an object"),
+    "extensions": (dict, "an object"),
+}
+
+
+def _documents(pattern: str) -> dict[str, str]:
+    return {
+        "sha256:" + hashlib.sha256(p.read_bytes()).hexdigest(): p.read_text()
+        for p in sorted(OPERATIONS_DIR.glob(pattern))
+    }
 
 
 @cache
 def portal_operations() -> dict[str, str]:
     """Allow-listed documents customers may run, keyed by ``sha256:<hex of the document text>``."""
-    return {
-        "sha256:" + hashlib.sha256(p.read_bytes()).hexdigest(): p.read_text()
-        for p in sorted((OPERATIONS_DIR / "portal").glob("*.graphql"))
-    }
+    return _documents("portal/*.graphql")
 
 
-def _error(err: GraphQLError) -> dict[str, Any]:
-    original = err.original_error
-    if isinstance(original, DomainError):
-        return {"message": original.detail, "path": err.path, "extensions": {"code": original.code}}
-    if original is not None:
-        # Mask anything unexpected: never leak SQL or internals through GraphQL either.
-        return {"message": "internal error", "path": err.path, "extensions": {"code": "INTERNAL_ERROR"}}
-    return err.formatted
+@cache
+def persisted_operations() -> dict[str, str]:
+    """Every persisted operation of every role (graphql/operations/<role>/), by the same key."""
+    return _documents("*/*.graphql")
 
 
-def _operation_names(query: str) -> set[str]:
+def _document(principal: Principal, query: object, document_id: object) -> str:
+    """The document to run: persisted ones by documentId (customers: only those, and only the portal's)."""
+    customer = principal.role == "customer"
+    allowed = portal_operations() if customer else persisted_operations()
+    if document_id is not None:
+        query = allowed.get(str(document_id))
+        if query is None and not customer:
+            raise ValidationFailed(
+                f"no persisted operation has documentId {str(document_id)[:80]!r}",
+                code="UNKNOWN_DOCUMENT",
+                errors=[FieldError(["body", "documentId"], "is not a persisted operation")],
+            )
+    elif customer and isinstance(query, str):
+        query = query if "sha256:" + hashlib.sha256(query.encode()).hexdigest() in allowed else None
+    if customer and query is None:
+        raise Forbidden("customer keys may run only the persisted portal operations")
+    if not isinstance(query, str) or not query.strip():
+        raise ValidationFailed("query (or documentId) is required")
+    return query
+
+
+def _envelope(raw: bytes) -> dict[str, Any]:
     try:
-        document = parse(query)
-    except GraphQLError:
-        return set()  # execute() reports the syntax error itself
-    return {d.name.value for d in document.definitions if isinstance(d, OperationDefinitionNode) and d.name}
+        body = loads(raw)
+    except ValueError:
+        raise ValidationFailed("the body is not valid JSON (or nests deeper than 1024 levels)") from None
+    if not isinstance(body, dict):
+        raise ValidationFailed("the body must be a JSON object with query or documentId")
+    wrong = [
+        FieldError(["body", name], f"must be {kind}")
+        for name, (kind_type, kind) in _MEMBERS.items()
+        if body.get(name) is not None and not isinstance(body[name], kind_type)
+    ]
+    if wrong:
+        raise ValidationFailed(f"{wrong[0].loc[-1]} {wrong[0].msg}", errors=wrong)
+    return body
+
+
+def _no_operation(name: str | None) -> RequestError:
+    if name is None:
+        return RequestError("the document holds no operation to run", VALIDATION_FAILED)
+    return RequestError(f"the document has no operation named {name!r}", VALIDATION_FAILED, ["operationName"])
 
 
 async def graphql_endpoint(request: Request) -> Response:
-    try:
-        body = loads(await request.body())
-    except ValueError:
-        raise ValidationFailed("the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ValidationFailed("the body must be a JSON object with query or documentId")
-    client = client_of(request)
-    query = body.get("query")
-    document_id = body.get("documentId")
-    if client.role == "customer":
-        allowed = portal_operations()
-        if document_id is not None:
-            query = allowed.get(str(document_id))
-        elif isinstance(query, str):
-            query = query if "sha256:" + hashlib.sha256(query.encode()).hexdigest() in allowed else None
-        if query is None:
-            raise Forbidden("customer keys may run only the persisted portal operations")
-    if not isinstance(query, str) or not query.strip():
-        raise ValidationFailed("query (or documentId) is required")
+    body = _envelope(await request.body())
+    client = principal_of(request)
+    query = _document(client, body.get("query"), body.get("documentId"))
     variables = body.get("variables") or {}
-    if not isinstance(variables, dict):
-        raise ValidationFailed("variables must be an object")
     operation_name = body.get("operationName")
-    if operation_name is not None and not isinstance(operation_name, str):
-        raise ValidationFailed("operationName must be a string")
-    if operation_name is not None and operation_name not in _operation_names(query):
-        raise ValidationFailed(f"the document has no operation named {operation_name!r}")
     services = request.app.state.services
-    result = await request.app.state.graphql_schema.execute(
-        query,
-        variable_values=variables,
-        operation_name=operation_name,
-        context_value=Context(client=client, db=services.db, max_page_size=services.settings.graphql_max_page_size),
-    )
-    payload: dict[str, Any] = {"data": result.data}
-    if result.errors:
-        payload["errors"] = [_error(e) for e in result.errors]
-    return json_response(payload)
+    try:
+        result = await request.app.state.graphql_schema.execute(
+            query,
+            variable_values=variables,
+            operation_name=operation_name,
+            context_value=Context(
+                principal=client, db=services.db, max_page_size=services.settings.graphql_max_page_size
+            ),
+        )
+    except CannotGetOperationTypeError:
+        # strawberry raises, rather than answers, when no operation of the document matches
+        return problem_response(request_error_problem([_no_operation(operation_name)]))
+    if isinstance(result, PreExecutionError):
+        return problem_response(request_error_problem(result.errors or []))
+    return json_response(execution_payload(result.data, result.errors))
+
+
+async def graphql_introspection(request: Request) -> Response:
+    """The schema as an introspection result, for GraphiQL; absent where introspection is off (production)."""
+    if request.app.state.services.settings.env == "production":
+        raise NotFound("introspection is off in production; the SDL of record is graphql/schema.graphql")
+    return json_response({"data": introspection_from_schema(request.app.state.graphql_schema._schema)})
 
 
 async def graphiql(request: Request) -> Response:
@@ -98,4 +148,5 @@ async def graphiql(request: Request) -> Response:
 routes: list[Route] = [
     Route("/graphql", graphql_endpoint, methods=["POST"]),
     Route("/graphql", graphiql, methods=["GET"]),
+    Route("/graphql/schema.json", graphql_introspection, methods=["GET"]),
 ]
