@@ -3,6 +3,10 @@
 The correlation id of the request (``X-Correlation-ID``, accepted or generated) lives in a
 context variable: logs carry it, stores write it on every row, outbound clients and jobs
 propagate it.
+
+Every metric psbridge exports is declared here, so this module is their inventory. Counters and
+histograms live in the process that observes them (the API's HTTP metrics, the workers' jobs, ERP
+calls from either); the gauges of ``LiveMetrics`` are read from PostgreSQL and Redis at scrape time.
 """
 
 from __future__ import annotations
@@ -10,26 +14,47 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
 
 import structlog
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.db import Connection, Database
+
 __all__ = [
     "CORRELATION_HEADER",
+    "ERP_REQUESTS_TOTAL",
+    "ERP_THROTTLE_WAIT_SECONDS",
+    "JOBS_TOTAL",
     "CorrelationMiddleware",
+    "LiveMetrics",
     "MetricsMiddleware",
+    "MetricsServer",
     "configure_logging",
     "correlation_id",
     "get_logger",
     "metrics_endpoint",
     "new_correlation_id",
+    "serve_metrics",
     "set_correlation_id",
 ]
 
@@ -68,6 +93,9 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
     return structlog.get_logger(name)  # type: ignore[no-any-return]
+
+
+_log = get_logger("psbridge.metrics")
 
 
 class CorrelationMiddleware:
@@ -144,5 +172,104 @@ class MetricsMiddleware:
             LATENCY.labels(method, path).observe(time.perf_counter() - started)
 
 
+JOBS_TOTAL = Counter("psbridge_jobs_total", "Job tries by how they ended: success, retry or failed", ["job", "outcome"])
+ERP_REQUESTS_TOTAL = Counter(
+    "psbridge_erp_requests_total", "ERP calls by outcome: ok, rejected, unavailable or error", ["outcome"]
+)
+ERP_THROTTLE_WAIT_SECONDS = Histogram(
+    "psbridge_erp_throttle_wait_seconds",
+    "Time an ERP call waited for a slot of the shared throttle",
+    # Waits run from one Redis round trip to many seconds when a burst meets the rate limit.
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+for _outcome in ("ok", "rejected", "unavailable", "error"):
+    ERP_REQUESTS_TOTAL.labels(_outcome)  # every outcome exported from the start, so rate() sees the first one
+
+
+OpenExceptions = Mapping[tuple[str, str], int]  # (queue, code) -> exceptions not resolved
+
+
+@dataclass(frozen=True)
+class LiveMetrics:
+    """The gauges the API reads afresh at every scrape; the composition root says where each comes from.
+
+    Nothing is kept between scrapes, so a combination that went back to zero can never show its old
+    value, and apps (or tests) in one process never see each other's numbers.
+    """
+
+    queue_name: str
+    queue_depth: Callable[[], Awaitable[int]]
+    db: Database
+    open_exceptions: Callable[[Connection], Awaitable[OpenExceptions]]
+
+    async def render(self) -> bytes:
+        families = [await self._queue_depth(), await self._exceptions_open()]
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Fixed([family for family in families if family is not None]))
+        return generate_latest(registry)
+
+    async def _queue_depth(self) -> Metric | None:
+        family = GaugeMetricFamily(
+            "psbridge_queue_depth",
+            "Jobs in the arq queue: waiting, deferred to a later try, or running",
+            labels=["queue"],
+        )
+        try:
+            family.add_metric([self.queue_name], await self.queue_depth())
+        except Exception:  # the HTTP metrics must still be served while Redis is down
+            _log.warning("metrics: queue depth unavailable", exc_info=True)
+            return None
+        return family
+
+    async def _exceptions_open(self) -> Metric | None:
+        family = GaugeMetricFamily(
+            "psbridge_exceptions_open", "Exceptions not resolved, by queue and code", labels=["queue", "code"]
+        )
+        try:
+            async with self.db.connection() as conn:
+                counts = await self.open_exceptions(conn)
+        except Exception:  # as above: a scrape reports what it can while PostgreSQL is down
+            _log.warning("metrics: open exceptions unavailable", exc_info=True)
+            return None
+        for (queue, code), count in sorted(counts.items()):
+            family.add_metric([queue, code], count)
+        return family
+
+
+class _Fixed(Collector):
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self._families = list(families)
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
 async def metrics_endpoint(request: Request) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    live: LiveMetrics = request.app.state.live_metrics
+    # Two expositions back to back are one valid exposition: their metric names are disjoint.
+    return Response(generate_latest() + await live.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+@dataclass(frozen=True)
+class MetricsServer:
+    """A process's own /metrics (the workers'), served from a thread by prometheus_client."""
+
+    host: str
+    port: int
+    _server: WSGIServer
+    _thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/metrics"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def serve_metrics(host: str, port: int) -> MetricsServer:
+    """Serve this process's registry on ``host:port``; port 0 takes a free port (see ``.port``)."""
+    server, thread = start_http_server(port, addr=host)
+    return MetricsServer(host, server.server_port, server, thread)

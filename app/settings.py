@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     queue_name: str = "psbridge:queue"
     job_max_tries: int = 8
     exception_sla_hours: int = Field(default=24, ge=1)
+    # Each worker process serves its own /metrics, so each needs a port of its own: set it per process
+    # (two workers on one machine, two ports), or 0 to let the OS pick a free one (the worker logs it).
+    # Unset: no metrics server. Bound to loopback unless the host says otherwise.
+    worker_metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    worker_metrics_host: str = "127.0.0.1"
 
     graphql_max_depth: int = 10
     graphql_max_aliases: int = 20

@@ -25,6 +25,10 @@ class TaskQueue(Protocol):
 
     async def ping(self) -> bool: ...
 
+    async def depth(self) -> int:
+        """Jobs in the queue: waiting, deferred to a later try, or running."""
+        ...
+
 
 def job_serializer(data: dict[str, Any]) -> bytes:
     # A failed job's result is its exception: stored as its repr, since JSON has no exceptions.
@@ -74,6 +78,10 @@ class ArqTaskQueue:
 
     async def ping(self) -> bool:
         return bool(await self.pool.ping())
+
+    async def depth(self) -> int:
+        # arq keeps a job in its sorted set until the job ends; its own health check counts it the same way.
+        return int(await self.pool.zcard(self.queue_name))
 
     async def close(self) -> None:
         await self.pool.aclose()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -55,9 +56,13 @@ class SharedThrottle:
         self._script = redis.register_script(_ACQUIRE)
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Wait for a slot within both limits; hold it for the duration of the call."""
+    async def slot(self) -> AsyncIterator[float]:
+        """Wait for a slot within both limits; hold it for the duration of the call.
+
+        Yields the seconds spent waiting, for the caller to report.
+        """
         token = uuid.uuid4().hex
+        started = time.perf_counter()
         while True:
             wait_ms = int(
                 await self._script(
@@ -69,6 +74,6 @@ class SharedThrottle:
             # Jitter spreads waiting workers so they do not retry in lockstep.
             await asyncio.sleep(wait_ms / 1000 * random.uniform(1.0, 1.5))  # noqa: S311
         try:
-            yield
+            yield time.perf_counter() - started
         finally:
             await self._redis.zrem(self._keys[1], token)

@@ -1,19 +1,23 @@
-"""arq WorkerSettings: the job functions, JSON serialisation, and services built in on_startup."""
+"""arq WorkerSettings: the job functions, JSON serialisation, the services built in on_startup, and
+the worker's own /metrics when ``PSBRIDGE_WORKER_METRICS_PORT`` is set (one port per worker process)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from arq import cron
+from arq.typing import WorkerCoroutine
 from arq.worker import Worker, func
 
 from app.bootstrap import build_services
-from app.observability import configure_logging
+from app.observability import configure_logging, get_logger, serve_metrics
 from app.settings import Settings
 from app.tasks import job_deserializer, job_serializer, redis_settings
 from jobs.billing import notify_billed, post_invoice, quote_invoice
+from jobs.context import JobServices
 from jobs.contracts import propagate_contract
 from jobs.recovery import sweep_intents
 
@@ -25,8 +29,17 @@ def worker_settings(settings: Settings, transport: httpx.AsyncBaseTransport | No
         configure_logging()
         stack = AsyncExitStack()
         ctx["stack"] = stack
-        ctx["services"] = await stack.enter_async_context(build_services(settings, transport))
-        ctx["max_tries"] = settings.job_max_tries  # arq tells a job its try number, not the limit
+        services = await stack.enter_async_context(build_services(settings, transport))
+        # Jobs see jobs.context.JobContext: the process services they call, nothing else of the root.
+        ctx["services"] = JobServices(
+            billing=services.billing, contracts=services.contracts, recovery=services.recovery
+        )
+        ctx["max_tries"] = settings.job_max_tries
+        if settings.worker_metrics_port is not None:
+            server = serve_metrics(settings.worker_metrics_host, settings.worker_metrics_port)
+            stack.callback(server.close)
+            # Port 0 lets the OS choose: the log line is how an operator (or a test) learns which.
+            get_logger("psbridge.worker").info("worker metrics listening", url=server.url, port=server.port)
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         await ctx["stack"].aclose()
@@ -34,19 +47,19 @@ def worker_settings(settings: Settings, transport: httpx.AsyncBaseTransport | No
     tries = settings.job_max_tries
     return {
         "functions": [
-            func(propagate_contract, max_tries=tries),  # type: ignore[arg-type]
-            func(quote_invoice, max_tries=tries),  # type: ignore[arg-type]
-            func(post_invoice, max_tries=tries),  # type: ignore[arg-type]
-            func(notify_billed, max_tries=tries),  # type: ignore[arg-type]
+            func(_arq(propagate_contract), max_tries=tries),
+            func(_arq(quote_invoice), max_tries=tries),
+            func(_arq(post_invoice), max_tries=tries),
+            func(_arq(notify_billed), max_tries=tries),
         ],
         "cron_jobs": [
             cron(
-                sweep_intents,
+                _arq(sweep_intents),
                 name=f"sweep_intents:{settings.queue_name}",  # cron ids must not collide across queues
                 second=set(range(0, 60, 15)),
                 unique=True,
                 run_at_startup=True,
-            ),  # type: ignore[arg-type]
+            ),
         ],
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
@@ -63,6 +76,11 @@ def worker_settings(settings: Settings, transport: httpx.AsyncBaseTransport | No
         "poll_delay": 0.05,
         "handle_signals": True,
     }
+
+
+def _arq(job: Callable[..., Awaitable[Any]]) -> WorkerCoroutine:
+    # arq types ctx as a plain dict; jobs read it as jobs.context.JobContext, which on_startup fills in.
+    return cast(WorkerCoroutine, job)
 
 
 def build_worker(settings: Settings, transport: httpx.AsyncBaseTransport | None = None, **overrides: Any) -> Worker:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
+from jobs.context import JobContext
 from jobs.retry import attempt
 
 
 async def propagate_contract(
-    ctx: dict[str, Any], contract_id: str, version: str, correlation_id: str | None = None
+    ctx: JobContext, contract_id: str, version: str, correlation_id: str | None = None
 ) -> list[str]:
     contracts = ctx["services"].contracts
     return await attempt(
-        ctx, correlation_id, lambda final: contracts.propagate_contract(uuid.UUID(contract_id), int(version), final)
+        ctx,
+        "propagate_contract",
+        correlation_id,
+        lambda final: contracts.propagate_contract(uuid.UUID(contract_id), int(version), final),
     )

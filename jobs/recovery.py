@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from jobs.context import JobContext
+from jobs.retry import attempt
 
-from jobs.retry import bind_correlation
 
-
-async def sweep_intents(ctx: dict[str, Any], correlation_id: str | None = None) -> dict[str, int]:
-    bind_correlation(ctx, correlation_id)
-    counts: dict[str, int] = await ctx["services"].recovery.sweep()
-    return counts
+async def sweep_intents(ctx: JobContext, correlation_id: str | None = None) -> dict[str, int]:
+    recovery = ctx["services"].recovery
+    return await attempt(ctx, "sweep_intents", correlation_id, lambda final: recovery.sweep())

@@ -1,45 +1,67 @@
-"""What every job shares: its correlation id, and retries with backoff and jitter that honour Retry-After."""
+"""What every job shares: its correlation id, retries with backoff and jitter that honour Retry-After,
+and ``psbridge_jobs_total``, which counts how each try ended."""
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
 from arq import Retry
 
 from app.errors import BackendUnavailable
-from app.observability import set_correlation_id
+from app.observability import JOBS_TOTAL, set_correlation_id
+from jobs.context import JobContext
 
 T = TypeVar("T")
 
 
-def is_final_attempt(ctx: dict[str, Any]) -> bool:
-    return int(ctx["job_try"]) >= int(ctx["max_tries"])
+def is_final_attempt(ctx: JobContext) -> bool:
+    return ctx["job_try"] >= ctx["max_tries"]
 
 
-def retry_later(ctx: dict[str, Any], exc: BackendUnavailable) -> Retry:
-    attempt = int(ctx.get("job_try", 1))
+def retry_later(ctx: JobContext, exc: BackendUnavailable) -> Retry:
+    attempt = ctx["job_try"]
     backoff = min(300.0, 0.5 * 2 ** (attempt - 1))
     delay = max(exc.retry_after or 0.0, random.uniform(backoff / 2, backoff))  # noqa: S311 - jitter
     return Retry(defer=delay)
 
 
-def bind_correlation(ctx: dict[str, Any], correlation_id: str | None) -> None:
+def bind_correlation(ctx: JobContext, correlation_id: str | None) -> None:
     """Jobs continue the request's correlation id; the sweeper's jobs fall back to the job id."""
-    set_correlation_id(correlation_id or str(ctx.get("job_id")))
+    set_correlation_id(correlation_id or ctx["job_id"])
 
 
-async def attempt(ctx: dict[str, Any], correlation_id: str | None, call: Callable[[bool], Awaitable[T]]) -> T:
-    """Run one try of a job step; an unreachable backend means "again later" until the last try.
+async def attempt(ctx: JobContext, job: str, correlation_id: str | None, call: Callable[[bool], Awaitable[T]]) -> T:
+    """Run one try of the job ``job``; an unreachable backend means "again later" until the last try.
 
     ``call`` receives whether this is the final try, so the service can leave an exception behind.
     """
     bind_correlation(ctx, correlation_id)
     final = is_final_attempt(ctx)
+    with _outcome_counted(job, final):
+        try:
+            return await call(final)
+        except BackendUnavailable as exc:
+            if final:
+                raise
+            raise retry_later(ctx, exc) from exc
+
+
+@contextmanager
+def _outcome_counted(job: str, final: bool) -> Iterator[None]:
     try:
-        return await call(final)
-    except BackendUnavailable as exc:
-        if final:
-            raise
-        raise retry_later(ctx, exc) from exc
+        yield
+    except Retry:
+        JOBS_TOTAL.labels(job, "retry").inc()
+        raise
+    except asyncio.CancelledError:
+        # A timed-out try is cancelled and arq runs it again, unless it was the last one.
+        JOBS_TOTAL.labels(job, "failed" if final else "retry").inc()
+        raise
+    except Exception:
+        JOBS_TOTAL.labels(job, "failed").inc()
+        raise
+    JOBS_TOTAL.labels(job, "success").inc()

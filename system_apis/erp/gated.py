@@ -1,10 +1,21 @@
-"""The ERP port behind the shared throttle: every call from every worker takes a slot first."""
+"""The ERP port behind the shared throttle: every call from every worker takes a slot first.
+
+Each call is counted by outcome (``psbridge_erp_requests_total``) and its wait for a slot timed
+(``psbridge_erp_throttle_wait_seconds``), in whichever process makes it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from app.canonical import ErpCustomer, InvoicePosting, ProjectPlan
+from app.errors import BackendUnavailable
+from app.observability import ERP_REQUESTS_TOTAL, ERP_THROTTLE_WAIT_SECONDS
 from app.throttle import SharedThrottle
-from system_apis.erp.port import ErpPort
+from system_apis.erp.port import ErpPort, ErpRejected
+
+T = TypeVar("T")
 
 
 class ThrottledErp:
@@ -13,13 +24,27 @@ class ThrottledErp:
         self._throttle = throttle
 
     async def find_customer(self, external_id: str) -> ErpCustomer | None:
-        async with self._throttle.slot():
-            return await self._inner.find_customer(external_id)
+        return await self._call(lambda: self._inner.find_customer(external_id))
 
     async def upsert_document(self, posting: InvoicePosting) -> str:
-        async with self._throttle.slot():
-            return await self._inner.upsert_document(posting)
+        return await self._call(lambda: self._inner.upsert_document(posting))
 
     async def upsert_billing_schedule(self, plan: ProjectPlan) -> str:
-        async with self._throttle.slot():
-            return await self._inner.upsert_billing_schedule(plan)
+        return await self._call(lambda: self._inner.upsert_billing_schedule(plan))
+
+    async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
+        async with self._throttle.slot() as waited:
+            ERP_THROTTLE_WAIT_SECONDS.observe(waited)
+            try:
+                result = await call()
+            except ErpRejected:
+                ERP_REQUESTS_TOTAL.labels("rejected").inc()
+                raise
+            except BackendUnavailable:
+                ERP_REQUESTS_TOTAL.labels("unavailable").inc()
+                raise
+            except Exception:
+                ERP_REQUESTS_TOTAL.labels("error").inc()
+                raise
+        ERP_REQUESTS_TOTAL.labels("ok").inc()
+        return result

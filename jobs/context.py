@@ -1,0 +1,32 @@
+"""What a job receives from arq, typed: its try, and the process services jobs may call.
+
+``app/worker.py`` builds ``JobServices`` in arq's ``on_startup`` from the composition root's
+services; jobs see only these, so the type checker and the import rules see every dependency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypedDict
+
+from process_apis.billing.service import BillingService
+from process_apis.contracts.service import ContractService
+from process_apis.recovery.service import RecoveryService
+
+__all__ = ["JobContext", "JobServices"]
+
+
+@dataclass(frozen=True)
+class JobServices:
+    billing: BillingService
+    contracts: ContractService
+    recovery: RecoveryService
+
+
+class JobContext(TypedDict):
+    """arq's ``ctx`` as jobs read it (arq adds more keys, which jobs do not use)."""
+
+    job_id: str
+    job_try: int
+    max_tries: int  # the worker's limit: arq tells a job its try number, not the limit
+    services: JobServices
