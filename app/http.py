@@ -1,15 +1,15 @@
-"""Thin helpers for routes: parse a pydantic body, read query params, answer JSON, declare a route.
+"""Thin helpers for routes: parse a pydantic body, query or path, answer JSON, declare a route.
 
-``endpoint(...)`` wraps a handler with its role check and records what the OpenAPI
-builder needs (body, response and query models), so the models that validate requests
-are the models that document them.
+``endpoint(...)`` wraps a handler with the access check of its ``Operation`` (the right it
+needs, from the one table in ``app.access``) and records what the OpenAPI builder needs
+(body, path, query and response models), so the models that validate requests and build
+responses are the models that document them.
 """
 
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -19,11 +19,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.auth import ApiClient, require_role
+from app.access import Principal, Right
 from app.db import dumps, loads
-from app.errors import FIELD_ERROR, FieldError, NotFound, ValidationFailed
+from app.errors import FIELD_ERROR, FieldError, Forbidden, NotFound, ValidationFailed
 
-__all__ = ["Operation", "endpoint", "json_response", "parse_body", "parse_id", "parse_query", "client_of"]
+__all__ = [
+    "BODY_TEXT_PATTERN",
+    "Operation",
+    "endpoint",
+    "json_response",
+    "parse_body",
+    "parse_path",
+    "parse_query",
+    "principal_of",
+]
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[Request], Awaitable[Response]]
@@ -31,21 +40,37 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 @dataclass(frozen=True)
 class Operation:
+    """What a route does, who may call it, and the models that parse and answer it.
+
+    ``id`` is the OpenAPI operationId, a verb in camelCase (``getContract``): generated clients
+    name their methods after it. ``right`` is None only for public routes. ``errors`` maps each
+    error status the route itself raises to the problem codes it may carry.
+    """
+
+    id: str
     summary: str
-    roles: Sequence[str]
+    right: Right | None
     body: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
+    path: type[BaseModel] | None = None
     status: int = 200
+    other_statuses: Mapping[int, str] = field(default_factory=dict)  # more successes, same body: status -> why
     tags: Sequence[str] = ()
-    errors: Sequence[int] = field(default_factory=tuple)
-    public: bool = False
+    errors: Mapping[int, Sequence[str]] = field(default_factory=dict)
+    media_type: str = "application/json"
+    body_optional: bool = False
+    # OpenAPI links from the success response: target operationId -> {parameter: runtime expression}.
+    links: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 _CONTROL_MSG = "must not contain control characters"
 # C0 controls but tab, newline and carriage return: never wanted in a field, and U+0000 cannot
 # even be stored in PostgreSQL text. Ids and filters in the URL take none at all.
-_BODY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_BODY_CONTROLS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+_BODY_CONTROL = re.compile(f"[{_BODY_CONTROLS}]")
+# What parse_body allows in any string of a body, as a JSON Schema pattern (app.openapi declares it).
+BODY_TEXT_PATTERN = f"^[^{_BODY_CONTROLS}]*$"
 _URL_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -140,23 +165,26 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(dumps(data), status_code=status, media_type="application/json", headers=headers)
 
 
-def parse_id(raw: str, what: str = "contract") -> uuid.UUID:
-    """A path id; a malformed one is simply an id that does not exist (404, not 422)."""
+def parse_path(request: Request, model: type[M]) -> M:
+    """Typed path parameters. A malformed id is an id that does not exist: 404, not 422."""
     try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise NotFound(f"{what} {raw} does not exist") from None
+        return model.model_validate(request.path_params)
+    except ValidationError:
+        raise NotFound(f"nothing exists at {request.url.path}") from None
 
 
-def client_of(request: Request) -> ApiClient:
-    client: ApiClient = request.state.client
-    return client
+def principal_of(request: Request) -> Principal:
+    principal: Principal = request.state.client
+    return principal
 
 
 def endpoint(path: str, method: str, handler: Handler, operation: Operation) -> Route:
     async def guarded(request: Request) -> Response:
-        if not operation.public:
-            require_role(client_of(request), operation.roles)
+        if operation.right is not None:
+            principal = principal_of(request)
+            if not principal.rest_allowed:
+                raise Forbidden("customer keys reach only /graphql, with the portal's persisted operations")
+            principal.require(operation.right)
         if any(_URL_CONTROL.search(str(value)) for value in request.path_params.values()):
             raise NotFound(f"nothing exists at {request.url.path}")  # no id, key or code holds a control character
         _check_query(request)

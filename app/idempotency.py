@@ -9,6 +9,7 @@ The row is the lock, so this holds across any number of API processes.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import timedelta
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,6 +23,7 @@ KEEP = timedelta(hours=24)
 # A request still "in flight" after this long died with its process: let a retry take over.
 ABANDONED_AFTER = timedelta(minutes=5)
 _STORED_HEADERS = {b"content-type", b"location"}
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
 
 
 class IdempotencyMiddleware:
@@ -31,13 +33,14 @@ class IdempotencyMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = dict(scope.get("headers", [])).get(b"idempotency-key")
         client = scope.get("state", {}).get("client")
-        if scope["type"] != "http" or scope["method"] != "POST" or not key or client is None:
+        # An empty header is a key the client meant to send: refused below, never silently ignored.
+        if scope["type"] != "http" or scope["method"] != "POST" or key is None or client is None:
             await self.app(scope, receive, send)
             return
         key_text = key.decode("latin-1").strip()
-        if not 1 <= len(key_text) <= 255 or not key_text.isprintable():
+        if not 1 <= len(key_text) <= 255 or not _PRINTABLE_ASCII.fullmatch(key_text):
             await problem_response(
-                problem(422, "Idempotency-Key must be 1 to 255 printable characters", "INVALID_IDEMPOTENCY_KEY")
+                problem(422, "Idempotency-Key must be 1 to 255 printable ASCII characters", "INVALID_IDEMPOTENCY_KEY")
             )(scope, receive, send)
             return
 

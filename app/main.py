@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Literal
 
 import httpx
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import Field
 from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
 from starlette.applications import Starlette
@@ -16,15 +19,25 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from app.access import Right
 from app.auth import AuthMiddleware
 from app.bootstrap import build_services
+from app.content_type import JsonBodyMiddleware
 from app.docs_pages import DOCS_CSP, STATIC_DIR, swagger_html
-from app.http import Operation, endpoint
+from app.http import Operation, endpoint, json_response
 from app.idempotency import IdempotencyMiddleware
+from app.index_page import index
 from app.limits import BodySizeLimitMiddleware, ClientRateLimitMiddleware
-from app.observability import CorrelationMiddleware, MetricsMiddleware, configure_logging, metrics_endpoint
+from app.observability import (
+    CorrelationMiddleware,
+    LiveMetrics,
+    MetricsMiddleware,
+    configure_logging,
+    metrics_endpoint,
+)
 from app.openapi import build_openapi
 from app.problems import exception_handlers, problem, problem_response
+from app.responses import ApiModel
 from app.settings import Settings
 from experience_apis import dashboard
 from experience_apis import routes as experience_routes
@@ -33,13 +46,24 @@ from experience_apis.schema import build_schema
 from process_apis.billing import routes as billing_routes
 from process_apis.contracts import routes as contract_routes
 from process_apis.exceptions import routes as exception_routes
+from process_apis.exceptions.metrics import count_open_exceptions
 from process_apis.master_data import routes as master_data_routes
 from process_apis.milestones import routes as milestone_routes
 from system_apis import routes as system_routes
 
 __all__ = ["create_app"]
 
-PUBLIC_PATHS = ("/healthz", "/readyz", "/docs", "/openapi.json", "/static/", "/dashboard")
+# "/" is matched exactly (AuthMiddleware reads other entries ending in "/" as prefixes).
+PUBLIC_PATHS = (
+    "/",
+    "/healthz",
+    "/readyz",
+    "/docs",
+    "/openapi.json",
+    "/graphql/schema.json",  # what GraphiQL shows; off in production, like introspection
+    "/static/",
+    "/dashboard",
+)
 DESCRIPTION = (
     "psbridge turns signed contracts, hours, expenses and milestones into invoices posted to the ERP "
     "exactly once. Amounts are decimal strings; errors are RFC 9457 problem+json."
@@ -51,14 +75,42 @@ def _redis_storage_uri(url: str) -> str:
     return "redis+unix://" + url.removeprefix("unix://") if url.startswith("unix://") else url
 
 
+class Health(ApiModel):
+    status: Literal["ok"]
+
+
+class Readiness(ApiModel):
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, bool] = Field(description="Each dependency: database, redis")
+
+
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+    return json_response(Health(status="ok"))
 
 
 async def readyz(request: Request) -> Response:
     checks = await request.app.state.services.ready()
     ok = all(checks.values())
-    return JSONResponse({"status": "ready" if ok else "unavailable", "checks": checks}, 200 if ok else 503)
+    return json_response(Readiness(status="ready" if ok else "unavailable", checks=checks), 200 if ok else 503)
+
+
+_OPERATIONS = ("operations",)
+HEALTH = Operation("getHealth", "The process is up (no dependency checked)", None, response=Health, tags=_OPERATIONS)
+READINESS = Operation(
+    "getReadiness",
+    "PostgreSQL and Redis answer",
+    None,
+    response=Readiness,
+    other_statuses={503: "A dependency does not answer"},
+    tags=_OPERATIONS,
+)
+METRICS = Operation(
+    "getMetrics",
+    "Prometheus metrics of this API process",
+    Right.READ_METRICS,
+    tags=_OPERATIONS,
+    media_type=CONTENT_TYPE_LATEST,
+)
 
 
 async def openapi(request: Request) -> Response:
@@ -101,12 +153,20 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with build_services(settings, transport) as services:
             app.state.services = services
+            # /metrics reads these afresh at every scrape (app.observability.LiveMetrics).
+            app.state.live_metrics = LiveMetrics(
+                queue_name=settings.queue_name,
+                queue_depth=services.queue.depth,
+                db=services.db,
+                open_exceptions=count_open_exceptions,
+            )
             yield
 
     routes: list[BaseRoute] = [
-        Route("/healthz", healthz),
-        Route("/readyz", readyz),
-        endpoint("/metrics", "GET", metrics_endpoint, Operation("Prometheus metrics", ("bi",), tags=("operations",))),
+        Route("/", index),
+        endpoint("/healthz", "GET", healthz, HEALTH),
+        endpoint("/readyz", "GET", readyz, READINESS),
+        endpoint("/metrics", "GET", metrics_endpoint, METRICS),
         Route("/openapi.json", openapi),
         Route("/docs", docs),
         *api_routes(),
@@ -126,14 +186,17 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
             Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(AuthMiddleware, public_paths=PUBLIC_PATHS),
             Middleware(ClientRateLimitMiddleware),
+            # 415 after auth and the rate limit (an anonymous caller gets its 401 first, a throttled
+            # one its 429), before Idempotency-Key reads the body and claims a row for it.
+            Middleware(JsonBodyMiddleware),
             Middleware(IdempotencyMiddleware),
         ],
     )
     app.state.limiter = Limiter(
         key_func=_client_key,
-        default_limits=[settings.default_rate_limit],
+        # One budget per client across the whole API (default_limits would give one per route).
+        application_limits=[settings.default_rate_limit],
         storage_uri=_redis_storage_uri(settings.required_redis_url),
-        key_style="endpoint",
         headers_enabled=False,
     )
     app.state.graphql_schema = build_schema(

@@ -5,11 +5,30 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
 
 from app.errors import ValidationFailed
 
-__all__ = ["after_keys", "decode_cursor", "encode_cursor", "page_of"]
+__all__ = ["Cursor", "PageQuery", "after_keys", "decode_cursor", "encode_cursor", "page_of"]
+
+Cursor = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The next_cursor of the previous page (opaque: a cursor psbridge did not issue is a 422)",
+    ),
+]
+
+
+class PageQuery(BaseModel):
+    """``?limit=&after=``: every list is a keyset page."""
+
+    limit: int = Field(default=50, ge=1, le=500, description="Items per page")
+    after: Cursor | None = None
 
 
 def encode_cursor(created_at: datetime, row_id: uuid.UUID | str) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 
 from app.db import dumps
 from app.errors import DomainError, FieldError
@@ -65,7 +66,20 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
         detail = {404: f"no route for {request.url.path}", 405: f"{request.method} is not allowed here"}.get(
             exc.status_code, HTTPStatus(exc.status_code).phrase
         )
-    return problem_response(problem(exc.status_code, str(detail), codes.get(exc.status_code)), dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return problem_response(problem(exc.status_code, str(detail), codes.get(exc.status_code)), headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    # Each route serves one method, so Starlette's Allow names only the first route of the path: list them all.
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:

@@ -49,9 +49,9 @@ import httpx
 from limits import parse as parse_rate
 
 from app.bootstrap import Services, build_services
-from app.devservers import resolve_services
+from app.dev.seed import ACME_CONTRACT, seed_erp_customers, seed_master_data
+from app.dev.servers import resolve_services
 from app.migrate import migrate
-from app.seed import ACME_CONTRACT, seed_erp_customers, seed_master_data
 from app.settings import Settings
 from process_apis.billing.commands import BillingRunIn
 from process_apis.billing.service import QUOTE_CONCURRENCY

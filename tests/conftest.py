@@ -14,13 +14,14 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from app.auth import ROLES, create_client
+from app.access import ROLES
+from app.auth import create_client
 from app.bootstrap import Services, build_services
 from app.db import Database
-from app.devservers import ServiceUrls, resolve_services
+from app.dev.seed import ERP_CUSTOMERS, LEGAL_ENTITIES, seed_master_data
+from app.dev.servers import ServiceUrls, resolve_services
 from app.main import create_app
 from app.migrate import migrate
-from app.seed import ERP_CUSTOMERS, LEGAL_ENTITIES, seed_master_data
 from app.settings import Settings
 from app.worker import build_worker
 from sandbox import create_sandbox_app
@@ -134,11 +135,15 @@ async def api(
 
 @pytest.fixture
 async def keys(services: Services) -> dict[str, str]:
-    """One API key per role (the customer key is bound to ACME-001)."""
+    """One API key per role (the customer key is bound to ACME-001, which psbridge must know first)."""
     out = {}
     async with services.db.transaction() as conn:
+        await conn.execute(
+            "insert into customer (id, external_id, name) values ($1, 'ACME-001', 'Acme Holdings')", uuid.uuid4()
+        )
         for role in ROLES:
-            _, out[role] = await create_client(conn, f"test-{role}", role, "ACME-001" if role == "customer" else None)
+            customers = ["ACME-001"] if role == "customer" else []
+            _, out[role] = await create_client(conn, f"test-{role}", role, customers=customers)
     return out
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from app.seed import ACME_CONTRACT
+from app.dev.seed import ACME_CONTRACT
 
 CONTRACTS = "/process/v1/contracts"
 

@@ -1,145 +1,170 @@
-"""Invoice read models."""
+"""Invoice and money read models, each filtered by the principal in SQL (see ``app.access``)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
 
+from app.access import Principal, scope_clause
 from app.db import Connection
 from app.errors import NotFound
 from app.money import to_str
-from app.pagination import after_keys, page_of
+from app.pagination import PageQuery, after_keys, page_of
+from process_apis.billing.views import InvoiceDetail, InvoiceLineView, InvoicePage, InvoiceSummary
+
+__all__ = [
+    "ContractMoney",
+    "InvoiceFilter",
+    "contract_money",
+    "get_invoice",
+    "invoice_summaries",
+    "invoices_by_contract",
+    "list_invoices",
+]
+
+# Invoices joined to what scopes them: their contract and its customer.
+_SCOPED_INVOICE = "invoice i join contract c on c.id = i.contract_id join customer cu on cu.id = c.customer_id"
+
+
+class InvoiceFilter(PageQuery):
+    contract_id: uuid.UUID | None = None
+    status: Literal["draft", "queued", "posting", "posted", "blocked", "failed"] | None = None
+
+
+@dataclass(frozen=True)
+class ContractMoney:
+    """Billed / unbilled / held of one contract, in its currency (DESIGN.md "Billing runs and invoices")."""
+
+    currency: str
+    billed: Decimal
+    unbilled: Decimal
+    held: Decimal
 
 
 def _summary(r: Any) -> dict[str, Any]:
     currency = r["currency"]
     return {
-        "id": str(r["id"]),
-        "contract_id": str(r["contract_id"]),
+        "id": r["id"],
+        "contract_id": r["contract_id"],
         "kind": r["kind"],
         "currency": currency,
-        "invoice_date": r["invoice_date"].isoformat(),
+        "invoice_date": r["invoice_date"],
         "net": to_str(r["net"], currency),
         "tax": to_str(r["tax"], currency),
         "total": to_str(r["total"], currency),
         "status": r["status"],
         "erp_ref": r["erp_ref"],
-        "posted_at": r["posted_at"].isoformat() if r["posted_at"] else None,
+        "posted_at": r["posted_at"],
         "codes": list(r["codes"]),
     }
 
 
-async def invoice_summaries(conn: Connection, ids: list[uuid.UUID]) -> list[dict[str, Any]]:
-    rows = await conn.fetch("select * from invoice where id = any($1) order by created_at, id", ids)
-    return [_summary(r) for r in rows]
-
-
-async def get_invoice(conn: Connection, invoice_id: uuid.UUID, customer_scope: str | None = None) -> dict[str, Any]:
-    row = await conn.fetchrow(
-        """select i.*, cu.external_id as customer_external_id from invoice i
-           join contract c on c.id = i.contract_id join customer cu on cu.id = c.customer_id where i.id = $1""",
-        invoice_id,
+async def invoice_summaries(conn: Connection, ids: list[uuid.UUID], principal: Principal) -> list[InvoiceSummary]:
+    rows = await conn.fetch(
+        f"select i.* from {_SCOPED_INVOICE} where i.id = any($1) and {scope_clause(2)} order by i.created_at, i.id",
+        ids,
+        *principal.scope_args(),
     )
-    if row is None or (customer_scope is not None and row["customer_external_id"] != customer_scope):
+    return [InvoiceSummary(**_summary(r)) for r in rows]
+
+
+async def get_invoice(conn: Connection, invoice_id: uuid.UUID, principal: Principal) -> InvoiceDetail:
+    row = await conn.fetchrow(
+        f"select i.* from {_SCOPED_INVOICE} where i.id = $1 and {scope_clause(2)}",
+        invoice_id,
+        *principal.scope_args(),
+    )
+    if row is None:
         raise NotFound(f"invoice {invoice_id} does not exist", "UNKNOWN_INVOICE")
     lines = await conn.fetch("select * from invoice_line where invoice_id = $1 order by line_no", invoice_id)
     currency = row["currency"]
-    invoice = _summary(row)
-    invoice.update(
-        {
-            "billing_run_id": str(row["billing_run_id"]) if row["billing_run_id"] else None,
-            "tax_treatment": row["tax_treatment"],
-            "notes": row["notes"],
-            "attempts": row["attempts"],
-            "last_error": row["last_error"],
-            "correlation_id": row["correlation_id"],
-            "created_at": row["created_at"].isoformat(),
-            "updated_at": row["updated_at"].isoformat(),
-            "lines": [
-                {
-                    "line_no": line["line_no"],
-                    "kind": line["kind"],
-                    "key": line["key"],
-                    "description": line["description"],
-                    "quantity": to_str(line["quantity"]),
-                    "unit_price": to_str(line["unit_price"]),
-                    "net": to_str(line["net"], currency),
-                    "tax_rate": to_str(line["tax_rate"]),
-                    "tax": to_str(line["tax"], currency),
-                    "total": to_str(line["total"], currency),
-                    "transaction_ids": [str(t) for t in line["transaction_ids"]],
-                }
-                for line in lines
-            ],
-        }
+    return InvoiceDetail(
+        **_summary(row),
+        billing_run_id=row["billing_run_id"],
+        tax_treatment=row["tax_treatment"],
+        notes=row["notes"],
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        correlation_id=row["correlation_id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        lines=[
+            InvoiceLineView(
+                line_no=line["line_no"],
+                kind=line["kind"],
+                key=line["key"],
+                description=line["description"],
+                quantity=to_str(line["quantity"]),
+                unit_price=to_str(line["unit_price"]),
+                net=to_str(line["net"], currency),
+                tax_rate=to_str(line["tax_rate"]),
+                tax=to_str(line["tax"], currency),
+                total=to_str(line["total"], currency),
+                transaction_ids=list(line["transaction_ids"]),
+            )
+            for line in lines
+        ],
     )
-    return invoice
 
 
-async def list_invoices(
-    conn: Connection,
-    contract_id: uuid.UUID | None,
-    status: str | None,
-    limit: int,
-    after: str | None,
-    customer_scope: str | None = None,
-) -> dict[str, Any]:
-    after_at, after_id = after_keys(after)
+async def list_invoices(conn: Connection, principal: Principal, q: InvoiceFilter) -> InvoicePage:
+    after_at, after_id = after_keys(q.after)
     rows = await conn.fetch(
-        """select i.* from invoice i join contract c on c.id = i.contract_id join customer cu on cu.id = c.customer_id
+        f"""select i.* from {_SCOPED_INVOICE}
            where ($1::uuid is null or i.contract_id = $1) and ($2::text is null or i.status = $2)
-             and ($3::text is null or cu.external_id = $3)
-             and ($4::timestamptz is null or (i.created_at, i.id) > ($4, $5::uuid))
-           order by i.created_at, i.id limit $6""",
-        contract_id,
-        status,
-        customer_scope,
+             and ($3::timestamptz is null or (i.created_at, i.id) > ($3, $4::uuid))
+             and {scope_clause(6)}
+           order by i.created_at, i.id limit $5""",
+        q.contract_id,
+        q.status,
         after_at,
         after_id,
-        limit + 1,
+        q.limit + 1,
+        *principal.scope_args(),
     )
-    page, next_cursor = page_of(rows, limit)
-    return {"items": [_summary(r) for r in page], "next_cursor": next_cursor}
+    page, next_cursor = page_of(rows, q.limit)
+    return InvoicePage(items=[InvoiceSummary(**_summary(r)) for r in page], next_cursor=next_cursor)
 
 
-async def contract_money(conn: Connection, contract_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
-    """Billed / unbilled / held per contract, in one statement for any number of contracts.
+async def contract_money(
+    conn: Connection, contract_ids: list[uuid.UUID], principal: Principal
+) -> dict[uuid.UUID, ContractMoney]:
+    """Billed / unbilled / held per visible contract, in one statement for any number of contracts.
 
     billed = on invoices queued, posting or posted; unbilled = billable and not on such an
     invoice (blocked invoices included); held = held amounts that have a value.
     """
     rows = await conn.fetch(
-        """select c.id, c.currency,
+        f"""select c.id, c.currency,
                   coalesce(sum(bt.amount) filter (where bt.billing = 'billable'
                            and i.status in ('queued', 'posting', 'posted')), 0) as billed,
                   coalesce(sum(bt.amount) filter (where bt.billing = 'billable' and bt.status <> 'superseded'
                            and (i.id is null or i.status not in ('queued', 'posting', 'posted'))), 0) as unbilled,
                   coalesce(sum(bt.amount) filter (where bt.billing = 'held' and bt.status = 'held'), 0) as held
            from contract c
+           join customer cu on cu.id = c.customer_id
            left join billing_transaction bt on bt.contract_id = c.id
            left join invoice i on i.id = bt.invoice_id
-           where c.id = any($1)
+           where c.id = any($1) and {scope_clause(2)}
            group by c.id, c.currency""",
         contract_ids,
+        *principal.scope_args(),
     )
-    return {
-        r["id"]: {
-            "currency": r["currency"],
-            "billed": to_str(r["billed"], r["currency"]),
-            "unbilled": to_str(r["unbilled"], r["currency"]),
-            "held": to_str(r["held"], r["currency"]),
-        }
-        for r in rows
-    }
+    return {r["id"]: ContractMoney(r["currency"], r["billed"], r["unbilled"], r["held"]) for r in rows}
 
 
 async def invoices_by_contract(
-    conn: Connection, contract_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    conn: Connection, contract_ids: list[uuid.UUID], principal: Principal
+) -> dict[uuid.UUID, list[InvoiceSummary]]:
     rows = await conn.fetch(
-        "select * from invoice where contract_id = any($1) order by contract_id, created_at, id", contract_ids
+        f"""select i.* from {_SCOPED_INVOICE} where i.contract_id = any($1) and {scope_clause(2)}
+           order by i.contract_id, i.created_at, i.id""",
+        contract_ids,
+        *principal.scope_args(),
     )
-    found: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    found: dict[uuid.UUID, list[InvoiceSummary]] = {}
     for r in rows:
-        found.setdefault(r["contract_id"], []).append(_summary(r))
+        found.setdefault(r["contract_id"], []).append(InvoiceSummary(**_summary(r)))
     return found

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +16,7 @@ from app.errors import BackendUnavailable, Conflict, NotFound
 from app.observability import correlation_id
 from app.outbox import record_audit, record_event
 from app.tasks import TaskQueue
-from process_apis.billing import queries, store
+from process_apis.billing import store
 from process_apis.billing.commands import BillingRunIn
 from process_apis.billing.rules import draft_invoice, line_tax
 from process_apis.exceptions.store import raise_exception, resolve_exceptions
@@ -23,7 +25,7 @@ from system_apis.erp.port import ErpPort, ErpRejected
 from system_apis.psa.port import PsaPort
 from system_apis.tax.port import TaxPort
 
-__all__ = ["BillingService", "post_job_id", "quote_job_id"]
+__all__ = ["BillingRun", "BillingService", "post_job_id", "quote_job_id"]
 
 QUOTE_CONCURRENCY = 8
 
@@ -38,11 +40,18 @@ def quote_job_id(invoice_id: uuid.UUID | str) -> str:
     return f"quote:{invoice_id}"
 
 
+@dataclass(frozen=True)
+class BillingRun:
+    id: uuid.UUID
+    as_of: date
+    invoice_ids: list[uuid.UUID]
+
+
 class BillingService:
     def __init__(self, db: Database, tax: TaxPort, erp: ErpPort, psa: PsaPort, crm: CrmPort, queue: TaskQueue) -> None:
         self.db, self.tax, self.erp, self.psa, self.crm, self.queue = db, tax, erp, psa, crm, queue
 
-    async def run_billing(self, cmd: BillingRunIn, actor: str | None) -> dict[str, Any]:
+    async def run_billing(self, cmd: BillingRunIn, actor: str | None) -> BillingRun:
         run_id = uuid.uuid4()
         async with self.db.transaction() as conn:
             await conn.execute(
@@ -78,9 +87,7 @@ class BillingService:
                 await self._quote_or_defer(invoice_id)
 
         await asyncio.gather(*(quote(i) for i in invoice_ids))
-        async with self.db.connection() as conn:
-            invoices = await queries.invoice_summaries(conn, invoice_ids)
-        return {"id": str(run_id), "as_of": cmd.as_of.isoformat(), "invoices": invoices}
+        return BillingRun(run_id, cmd.as_of, invoice_ids)
 
     async def _quote_or_defer(self, invoice_id: uuid.UUID) -> str:
         """Quote now; if the tax API is unreachable, the draft stays a draft and a job quotes it later."""
@@ -136,7 +143,7 @@ class BillingService:
         await self.queue.enqueue("post_invoice", str(invoice_id), job_id=post_job_id(invoice_id))
         return "queued"
 
-    async def retry_invoice(self, invoice_id: uuid.UUID, actor: str | None) -> dict[str, Any]:
+    async def retry_invoice(self, invoice_id: uuid.UUID, actor: str | None) -> None:
         """Re-quote a blocked invoice, or re-drive a failed posting."""
         async with self.db.transaction() as conn:
             row = await conn.fetchrow("select status, attempts from invoice where id = $1 for update", invoice_id)
@@ -153,8 +160,6 @@ class BillingService:
             await self.queue.enqueue("post_invoice", str(invoice_id), job_id=post_job_id(invoice_id))
         else:
             await self._quote_or_defer(invoice_id)
-        async with self.db.connection() as conn:
-            return await queries.get_invoice(conn, invoice_id)
 
     async def post_invoice(self, invoice_id: uuid.UUID, final_attempt: bool) -> str:
         """Upsert the invoice in the ERP by its own id: however often this runs, one ERP record."""

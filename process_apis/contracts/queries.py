@@ -1,33 +1,62 @@
-"""Contract read models: the detail view and the paginated list."""
+"""Contract read models: the detail view, the paginated list and the milestone plans.
+
+Every query takes the ``Principal`` and filters by it in SQL: a contract outside the key's
+scope does not exist for that key (404, never 403, so its existence is not confirmed).
+"""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field
+
+from app.access import Principal, scope_clause
 from app.db import Connection
 from app.errors import NotFound
 from app.money import to_str
-from app.pagination import after_keys, page_of
+from app.pagination import PageQuery, after_keys, page_of
+from process_apis.contracts.views import (
+    ContractDetail,
+    ContractPage,
+    ContractSummary,
+    ContractVersionView,
+    CustomerView,
+    MilestoneView,
+    OpenException,
+    Propagation,
+    PropagationState,
+    TaxTermsView,
+)
+
+__all__ = ["ContractFilter", "find_contract_summary", "get_contract", "list_contracts", "milestones_by_contract"]
 
 
-def _propagation(rows: list[Any]) -> dict[str, Any]:
-    return {
-        r["target"]: {
-            "status": r["status"],
-            "attempts": r["attempts"],
-            "last_error": r["last_error"],
-            "confirmed_at": r["confirmed_at"].isoformat() if r["confirmed_at"] else None,
+class ContractFilter(PageQuery):
+    customer: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$", description="Customer external id"
+    )
+    status: Literal["active", "blocked"] | None = None
+
+
+def _propagation(rows: list[Any]) -> Propagation:
+    return Propagation(
+        **{
+            r["target"]: PropagationState(
+                status=r["status"], attempts=r["attempts"], last_error=r["last_error"], confirmed_at=r["confirmed_at"]
+            )
+            for r in rows
         }
-        for r in rows
-    }
+    )
 
 
-async def get_contract(conn: Connection, contract_id: uuid.UUID) -> dict[str, Any]:
+async def get_contract(conn: Connection, contract_id: uuid.UUID, principal: Principal) -> ContractDetail:
     c = await conn.fetchrow(
-        """select c.*, cu.external_id as customer_external_id, cu.name as customer_name
-           from contract c join customer cu on cu.id = c.customer_id where c.id = $1""",
+        f"""select c.*, cu.external_id as customer_external_id, cu.name as customer_name
+           from contract c join customer cu on cu.id = c.customer_id
+           where c.id = $1 and {scope_clause(2)}""",
         contract_id,
+        *principal.scope_args(),
     )
     if c is None:
         raise NotFound(f"contract {contract_id} does not exist")
@@ -35,7 +64,7 @@ async def get_contract(conn: Connection, contract_id: uuid.UUID) -> dict[str, An
     propagation = await conn.fetch(
         "select * from propagation where contract_id = $1 order by version, target", contract_id
     )
-    milestones = (await milestones_by_contract(conn, [contract_id])).get(contract_id, [])
+    milestones = (await milestones_by_contract(conn, [contract_id], principal)).get(contract_id, [])
     exceptions = await conn.fetch(
         """select id, code, detail, status from exception
            where subject_type = 'contract' and subject_id = $1 and status <> 'resolved' order by created_at""",
@@ -46,77 +75,79 @@ async def get_contract(conn: Connection, contract_id: uuid.UUID) -> dict[str, An
     for p in propagation:
         by_version.setdefault(p["version"], []).append(p)
     latest = versions[-1]
-    return {
-        "id": str(c["id"]),
-        "source": c["source"],
-        "external_id": c["external_id"],
-        "number": c["number"],
-        "status": c["status"],
-        "customer": {"external_id": c["customer_external_id"], "name": c["customer_name"]},
-        "legal_entity": c["legal_entity"],
-        "currency": currency,
-        "billing_model": c["billing_model"],
-        "project_id": c["project_id"],
-        "version": c["current_version"],
-        "total_value": to_str(latest["total_value"], currency),
-        "start_date": latest["start_date"].isoformat(),
-        "end_date": latest["end_date"].isoformat(),
-        "time_cap": to_str(latest["time_cap"], currency),
-        "tax": {"jurisdiction": latest["tax_jurisdiction"], "customer_tax_id": latest["customer_tax_id"]},
-        "propagation": _propagation(by_version.get(c["current_version"], [])),
-        "versions": [
-            {
-                "version": v["version"],
-                "effective_date": v["effective_date"].isoformat(),
-                "reason": v["reason"],
-                "total_value": to_str(v["total_value"], currency),
-                "created_at": v["created_at"].isoformat(),
-                "propagation": _propagation(by_version.get(v["version"], [])),
-            }
+    return ContractDetail(
+        id=c["id"],
+        source=c["source"],
+        external_id=c["external_id"],
+        number=c["number"],
+        status=c["status"],
+        customer=CustomerView(external_id=c["customer_external_id"], name=c["customer_name"]),
+        legal_entity=c["legal_entity"],
+        currency=currency,
+        billing_model=c["billing_model"],
+        project_id=c["project_id"],
+        version=c["current_version"],
+        total_value=to_str(latest["total_value"], currency),
+        start_date=latest["start_date"],
+        end_date=latest["end_date"],
+        time_cap=to_str(latest["time_cap"], currency),
+        tax=TaxTermsView(jurisdiction=latest["tax_jurisdiction"], customer_tax_id=latest["customer_tax_id"]),
+        propagation=_propagation(by_version.get(c["current_version"], [])),
+        versions=[
+            ContractVersionView(
+                version=v["version"],
+                effective_date=v["effective_date"],
+                reason=v["reason"],
+                total_value=to_str(v["total_value"], currency),
+                created_at=v["created_at"],
+                propagation=_propagation(by_version.get(v["version"], [])),
+            )
             for v in versions
         ],
-        "milestones": milestones,
-        "exceptions": [
-            {"id": str(e["id"]), "code": e["code"], "detail": e["detail"], "status": e["status"]} for e in exceptions
+        milestones=milestones,
+        exceptions=[
+            OpenException(id=e["id"], code=e["code"], detail=e["detail"], status=e["status"]) for e in exceptions
         ],
-        "created_at": c["created_at"].isoformat(),
-        "updated_at": c["updated_at"].isoformat(),
-    }
+        created_at=c["created_at"],
+        updated_at=c["updated_at"],
+    )
 
 
 async def milestones_by_contract(
-    conn: Connection, contract_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, list[dict[str, Any]]]:
-    """The latest version's milestone plan of each contract, with acceptance and invoicing state (one query)."""
+    conn: Connection, contract_ids: list[uuid.UUID], principal: Principal
+) -> dict[uuid.UUID, list[MilestoneView]]:
+    """The latest version's milestone plan of each visible contract, with acceptance and invoicing state."""
     rows = await conn.fetch(
-        """select m.contract_id, c.currency, m.key, m.name, m.amount, m.due_date, m.depends_on, a.accepted_at,
+        f"""select m.contract_id, c.currency, m.key, m.name, m.amount, m.due_date, m.depends_on, a.accepted_at,
                   a.amount as accepted_amount, i.status as invoice_status
            from contract c
+           join customer cu on cu.id = c.customer_id
            join milestone m on m.contract_id = c.id and m.version = c.current_version
            left join milestone_acceptance a on a.contract_id = m.contract_id and a.key = m.key
            left join billing_transaction bt on bt.id = a.transaction_id
            left join invoice i on i.id = bt.invoice_id
-           where c.id = any($1) order by m.contract_id, m.due_date nulls last, m.key""",
+           where c.id = any($1) and {scope_clause(2)}
+           order by m.contract_id, m.due_date nulls last, m.key""",
         contract_ids,
+        *principal.scope_args(),
     )
-    plans: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    plans: dict[uuid.UUID, list[MilestoneView]] = {}
     for m in rows:
         plans.setdefault(m["contract_id"], []).append(
-            {
-                "key": m["key"],
-                "name": m["name"],
-                # an accepted milestone shows the amount it was accepted at
-                "amount": to_str(m["accepted_amount"] if m["accepted_at"] else m["amount"], m["currency"]),
-                "due_date": m["due_date"].isoformat() if m["due_date"] else None,
-                "depends_on": list(m["depends_on"]),
-                "status": _milestone_status(m),
-                "accepted_at": m["accepted_at"].isoformat() if m["accepted_at"] else None,
-            }
+            MilestoneView(
+                key=m["key"],
+                name=m["name"],
+                amount=to_str(m["accepted_amount"] if m["accepted_at"] else m["amount"], m["currency"]),
+                due_date=m["due_date"],
+                depends_on=list(m["depends_on"]),
+                status=_milestone_status(m),
+                accepted_at=m["accepted_at"],
+            )
         )
     return plans
 
 
-def _milestone_status(m: Any) -> str:
+def _milestone_status(m: Any) -> Literal["pending", "accepted", "invoiced"]:
     if m["accepted_at"] is None:
         return "pending"
     if m["invoice_status"] in ("queued", "posting", "posted"):
@@ -124,40 +155,31 @@ def _milestone_status(m: Any) -> str:
     return "accepted"
 
 
-async def list_contracts(
-    conn: Connection,
-    customer: str | None,
-    status: str | None,
-    limit: int,
-    after: str | None,
-    customer_scope: str | None = None,
-) -> dict[str, Any]:
-    after_at, after_id = after_keys(after)
+async def list_contracts(conn: Connection, principal: Principal, q: ContractFilter) -> ContractPage:
+    after_at, after_id = after_keys(q.after)
     rows = await conn.fetch(
         f"""{_SUMMARY}
            where ($1::text is null or cu.external_id = $1)
              and ($2::text is null or c.status = $2)
-             and ($3::text is null or cu.external_id = $3)
-             and ($4::timestamptz is null or (c.created_at, c.id) > ($4, $5::uuid))
-           order by c.created_at, c.id limit $6""",
-        customer,
-        status,
-        customer_scope,
+             and ($3::timestamptz is null or (c.created_at, c.id) > ($3, $4::uuid))
+             and {scope_clause(6)}
+           order by c.created_at, c.id limit $5""",
+        q.customer,
+        q.status,
         after_at,
         after_id,
-        limit + 1,
+        q.limit + 1,
+        *principal.scope_args(),
     )
-    page, next_cursor = page_of(rows, limit)
-    return {"items": [_summary(r) for r in page], "next_cursor": next_cursor}
+    page, next_cursor = page_of(rows, q.limit)
+    return ContractPage(items=[_summary(r) for r in page], next_cursor=next_cursor)
 
 
 async def find_contract_summary(
-    conn: Connection, contract_id: uuid.UUID, customer_scope: str | None = None
-) -> dict[str, Any] | None:
-    """The list view of one contract; None when it does not exist or belongs to another customer."""
-    row = await conn.fetchrow(
-        f"{_SUMMARY} where c.id = $1 and ($2::text is null or cu.external_id = $2)", contract_id, customer_scope
-    )
+    conn: Connection, contract_id: uuid.UUID, principal: Principal
+) -> ContractSummary | None:
+    """The list view of one contract; None when it does not exist or is outside the principal's scope."""
+    row = await conn.fetchrow(f"{_SUMMARY} where c.id = $1 and {scope_clause(2)}", contract_id, *principal.scope_args())
     return _summary(row) if row else None
 
 
@@ -166,15 +188,16 @@ _SUMMARY = """select c.id, c.number, c.status, c.currency, c.billing_model, c.cu
            from contract c join customer cu on cu.id = c.customer_id"""
 
 
-def _summary(r: Any) -> dict[str, Any]:
-    return {
-        "id": str(r["id"]),
-        "number": r["number"],
-        "status": r["status"],
-        "currency": r["currency"],
-        "billing_model": r["billing_model"],
-        "version": r["current_version"],
-        "project_id": r["project_id"],
-        "legal_entity": r["legal_entity"],
-        "customer_external_id": r["customer_external_id"],
-    }
+def _summary(r: Any) -> ContractSummary:
+    return ContractSummary(
+        id=r["id"],
+        number=r["number"],
+        status=r["status"],
+        currency=r["currency"],
+        billing_model=r["billing_model"],
+        version=r["current_version"],
+        project_id=r["project_id"],
+        legal_entity=r["legal_entity"],
+        customer_external_id=r["customer_external_id"],
+        created_at=r["created_at"],
+    )

@@ -14,7 +14,7 @@ from app.tasks import TaskQueue
 from process_apis.contracts import store
 from process_apis.contracts.commands import ContractIn
 from process_apis.contracts.rules import Finding, governance_findings, milestone_sum_finding, payload_hash
-from process_apis.exceptions.store import raise_exception, resolve_exceptions
+from process_apis.exceptions.store import RaisedException, raise_exception, resolve_exceptions
 from system_apis.erp.port import ErpPort
 from system_apis.psa.port import PsaPort
 from system_apis.tax.port import TaxPort
@@ -29,7 +29,7 @@ class RegisteredContract:
     version: int
     project_id: str | None
     created: bool
-    exceptions: list[dict[str, str]] = field(default_factory=list)
+    exceptions: list[RaisedException] = field(default_factory=list)
 
 
 def propagation_job_id(contract_id: uuid.UUID | str, version: int) -> str:
@@ -82,7 +82,7 @@ class ContractService:
             1,
             None,
             True,
-            [{"id": str(r.id), "code": r.code, "detail": r.detail} for r in raised],
+            raised,
         )
 
     async def _resend(self, row: Any, digest: str) -> RegisteredContract:
@@ -104,7 +104,7 @@ class ContractService:
             row["current_version"],
             row["project_id"],
             False,
-            [{"id": str(r["id"]), "code": r["code"], "detail": r["detail"]} for r in open_rows],
+            [RaisedException(r["id"], r["code"], r["detail"]) for r in open_rows],
         )
 
     async def _governance(self, cmd: ContractIn) -> list[Finding]:

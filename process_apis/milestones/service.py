@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
+from app.access import Principal, scope_clause
 from app.db import Database
 from app.errors import Conflict, NotFound
 from app.money import quantize
@@ -19,8 +22,20 @@ __all__ = ["AcceptedMilestone", "MilestoneService"]
 
 @dataclass(frozen=True)
 class AcceptedMilestone:
-    milestone: dict[str, Any]
-    transaction: dict[str, Any]
+    contract_id: uuid.UUID
+    key: str
+    name: str
+    amount: Decimal
+    currency: str
+    due_date: date | None
+    depends_on: list[str]
+    accepted_at: datetime
+    accepted_on: date
+    accepted_by: str | None
+    version: int
+    transaction_id: uuid.UUID
+    transaction_amount: Decimal
+    transaction_status: str
 
 
 class MilestoneService:
@@ -28,13 +43,18 @@ class MilestoneService:
         self.db = db
 
     async def accept_milestone(
-        self, contract_id: uuid.UUID, key: str, cmd: AcceptanceIn, actor: str | None
+        self, contract_id: uuid.UUID, key: str, cmd: AcceptanceIn, principal: Principal
     ) -> AcceptedMilestone:
         on = acceptance_date(cmd.accepted_at)
+        actor = principal.name
         async with self.db.transaction() as conn:
             # The row lock serialises acceptances per contract: prerequisites are read consistently.
             contract = await conn.fetchrow(
-                "select id, status, currency, current_version from contract where id = $1 for update", contract_id
+                f"""select c.id, c.status, c.currency, c.current_version from contract c
+                    join customer cu on cu.id = c.customer_id
+                    where c.id = $1 and {scope_clause(2)} for update of c""",
+                contract_id,
+                *principal.scope_args(),
             )
             if contract is None:
                 raise NotFound(f"contract {contract_id} does not exist")
@@ -131,25 +151,19 @@ class MilestoneService:
                where bt.id = $1""",
             acceptance["transaction_id"],
         )
-        currency = tx["currency"]
         return AcceptedMilestone(
-            milestone={
-                "contract_id": str(contract_id),
-                "key": key,
-                "name": tx["name"],
-                "amount": format(quantize(acceptance["amount"], currency), "f"),
-                "due_date": tx["due_date"].isoformat() if tx["due_date"] else None,
-                "depends_on": list(tx["depends_on"]),
-                "status": "accepted",
-                "accepted_at": acceptance["accepted_at"].isoformat(),
-                "accepted_on": acceptance["accepted_on"].isoformat(),
-                "accepted_by": acceptance["accepted_by"],
-                "version": acceptance["version"],
-            },
-            transaction={
-                "id": str(tx["id"]),
-                "amount": format(quantize(tx["amount"], currency), "f"),
-                "currency": currency,
-                "status": tx["status"],
-            },
+            contract_id=contract_id,
+            key=key,
+            name=tx["name"],
+            amount=quantize(acceptance["amount"], tx["currency"]),
+            currency=tx["currency"],
+            due_date=tx["due_date"],
+            depends_on=list(tx["depends_on"]),
+            accepted_at=acceptance["accepted_at"],
+            accepted_on=acceptance["accepted_on"],
+            accepted_by=acceptance["accepted_by"],
+            version=acceptance["version"],
+            transaction_id=tx["id"],
+            transaction_amount=quantize(tx["amount"], tx["currency"]),
+            transaction_status=tx["status"],
         )

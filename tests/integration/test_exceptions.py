@@ -118,3 +118,25 @@ async def test_psa_outage_ends_in_propagation_failed_and_a_retry_completes_it(ap
     contract = (await api.get(f"/process/v1/contracts/{contract_id}", headers=auth(keys["integration"]))).json()
     assert {t: p["status"] for t, p in contract["propagation"].items()} == {"psa": "confirmed", "erp": "confirmed"}
     assert contract["project_id"] and contract["exceptions"] == []
+
+
+async def test_a_resolved_exception_stays_resolved(api, keys):
+    blocked = acme(customer={"external_id": "NOBODY-1", "name": "Nobody"}, tax={"jurisdiction": "ZZ"})
+    raised = {e["code"]: e["id"] for e in (await register(api, keys["integration"], blocked)).json()["exceptions"]}
+    assert set(raised) == {"CUSTOMER_NOT_IN_ERP", "UNKNOWN_TAX_JURISDICTION"}
+    finance = auth(keys["finance"])
+    url = f"/process/v1/exceptions/{raised['CUSTOMER_NOT_IN_ERP']}"
+    resolved = await api.post(f"{url}/resolve", json={"note": "fixed by hand"}, headers=finance)
+    assert resolved.status_code == 200 and resolved.json()["status"] == "resolved"
+    again = await api.post(f"{url}/resolve", headers=finance)
+    assert again.status_code == 200 and again.json()["updated_at"] == resolved.json()["updated_at"]
+
+    # The problem recurs (a retry re-runs governance): a new exception opens for the same code and subject...
+    retry = await api.post(f"/process/v1/exceptions/{raised['UNKNOWN_TAX_JURISDICTION']}/retry", headers=finance)
+    assert retry.status_code == 200, retry.text
+    open_now = (await api.get("/process/v1/exceptions?status=open&code=CUSTOMER_NOT_IN_ERP", headers=finance)).json()
+    assert [e["id"] for e in open_now["items"]] != [raised["CUSTOMER_NOT_IN_ERP"]] and len(open_now["items"]) == 1
+    # ...and acknowledging the resolved one neither re-opens it nor collides with the new one (once a 500).
+    reopened = await api.post(f"{url}/acknowledge", json={"owner": "ana"}, headers=finance)
+    assert reopened.status_code == 409 and reopened.json()["code"] == "EXCEPTION_RESOLVED"
+    assert (await api.get(url, headers=finance)).json()["status"] == "resolved"

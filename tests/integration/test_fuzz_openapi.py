@@ -19,7 +19,7 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.seed import ACME_CONTRACT
+from app.dev.seed import ACME_CONTRACT
 from tests.conftest import auth
 
 PROBLEM = "application/problem+json"
