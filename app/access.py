@@ -95,7 +95,7 @@ class Principal:
 
     @property
     def rest_allowed(self) -> bool:
-        # API.md: a customer key reaches only /graphql (the portal's persisted operations).
+        # docs/api.md: a customer key reaches only /graphql (the portal's persisted operations).
         return self.role != "customer"
 
     def may(self, right: Right) -> bool:

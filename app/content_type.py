@@ -1,4 +1,4 @@
-"""415 for a request body that is not JSON (API.md: "A request body must be application/json").
+"""415 for a request body that is not JSON (docs/api.md: "A request body must be application/json").
 
 Only ``application/json`` is accepted, with any parameters (``; charset=utf-8``), matched
 case-insensitively; a ``charset`` other than UTF-8 is refused (RFC 8259: JSON between systems is

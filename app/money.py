@@ -54,7 +54,7 @@ def decimal_places(amount: Decimal) -> int:
 def fits_minor_units(amount: Decimal, currency: str) -> bool:
     """True when the amount is exact in the currency ("100.00" JPY is, "100.5" JPY is not).
 
-    psbridge rounds what it computes, never what it is given (DESIGN.md "Money").
+    psbridge rounds what it computes, never what it is given (docs/billing.md, "Money").
     """
     return decimal_places(amount) <= minor_units(currency)
 

@@ -1,4 +1,4 @@
-"""Tax engine: jurisdictions with rates, and quotes applying DESIGN.md's treatment rules.
+"""Tax engine: jurisdictions with rates, and quotes applying the treatment rules of docs/billing.md.
 
 Same country → the jurisdiction's rate ("standard"); two different EU member
 states → reverse charge at 0 % with a customer VAT id, a validation error

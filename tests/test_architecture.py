@@ -1,4 +1,4 @@
-"""The layers of DESIGN.md, enforced: import-linter contracts (pyproject) plus two facts strawberry relies on.
+"""The layers of docs/architecture.md, enforced: import-linter contracts (pyproject) and two facts strawberry needs.
 
 The contracts are proven to bite: a copy of the source tree gets one probe module that breaks one rule,
 and lint-imports must then report exactly that contract broken, naming the probe.

@@ -1,4 +1,4 @@
-"""The demo firm (SCENARIO.md): Globex's legal entities, ERP customers, demo keys, and the Acme contract.
+"""The demo firm, Globex Consulting: its legal entities, ERP customers, demo keys, and the Acme contract.
 
 Seeding goes through the same doors as production traffic: legal entities through SQL
 master data, ERP customers through the ERP's API, the contract through psbridge's own API.

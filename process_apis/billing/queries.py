@@ -35,7 +35,7 @@ class InvoiceFilter(PageQuery):
 
 @dataclass(frozen=True)
 class ContractMoney:
-    """Billed / unbilled / held of one contract, in its currency (DESIGN.md "Billing runs and invoices")."""
+    """Billed / unbilled / held of one contract, in its currency (docs/billing.md)."""
 
     currency: str
     billed: Decimal

@@ -144,7 +144,7 @@ class ContractIn(_Strict):
             yield ("milestones", index, "amount"), milestone.amount
 
     def _minor_unit_errors(self) -> Iterator[tuple[Loc, str]]:
-        # psbridge rounds what it computes, never what it is given (DESIGN.md "Money").
+        # psbridge rounds what it computes, never what it is given (docs/billing.md, "Money").
         units = minor_units(self.currency)
         for loc, amount in self._money_fields():
             if amount is not None and not fits_minor_units(amount, self.currency):

@@ -34,7 +34,7 @@ def governance_findings(
     jurisdiction: str,
     jurisdiction_known: bool,
 ) -> list[Finding]:
-    """Every failing activation check, all at once (DESIGN: activation governance)."""
+    """Every failing activation check, all at once (docs/billing.md, "Contracts and activation governance")."""
     findings = []
     if erp_customer is None:
         findings.append(Finding("CUSTOMER_NOT_IN_ERP", f"customer {customer_external_id} is not in the ERP"))

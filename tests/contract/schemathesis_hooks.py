@@ -1,6 +1,6 @@
 """Schemathesis hooks, loaded by schemathesis.toml (so `st run` from the repository root behaves the same).
 
-Idempotency-Key: a well-behaved client sends a fresh key per logical request (API.md); the
+Idempotency-Key: a well-behaved client sends a fresh key per logical request (docs/api.md); the
 generator cannot know that and reuses generated values across different bodies, which psbridge
 rightly refuses (422 IDEMPOTENCY_KEY_REUSED, tested in tests/integration/test_idempotency.py).
 A valid generated key is therefore made unique per call; an invalid one (empty, too long,

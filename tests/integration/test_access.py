@@ -1,5 +1,5 @@
 """Who sees what: customer keys only through the portal, one rights table for REST and GraphQL, and
-project-manager keys bound to the contracts they manage (API.md "Conventions", DESIGN.md "Security design")."""
+project-manager keys bound to the contracts they manage (docs/api.md, docs/architecture.md "Who may see what")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The HTTP conventions of API.md, through the real app: auth, problem+json, validation, limits, correlation ids."""
+"""The HTTP conventions of docs/api.md, through the app: auth, problem+json, validation, limits, correlation ids."""
 
 from __future__ import annotations
 

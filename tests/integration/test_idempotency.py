@@ -1,4 +1,4 @@
-"""Idempotency-Key on POST (API.md "Conventions", DESIGN.md "Reliability design"), through the real app."""
+"""Idempotency-Key on POST (docs/api.md, docs/architecture.md "Reliability"), through the real app."""
 
 from __future__ import annotations
 
