@@ -24,14 +24,22 @@ from typing import Any
 import httpx
 import pytest
 
-from app.dev.seed import ACME_CONTRACT, ERP_CUSTOMERS, LEGAL_ENTITIES
+from app.dev.seed import ACME_CONTRACT
 from app.dev.servers import ServiceUrls
-from tests.e2e.support import REPO_ROOT, bearer, clean_env, free_port, http_ok, processes, scratch_database, wait_for
+from tests.e2e.support import (
+    REPO_ROOT,
+    free_port,
+    http_ok,
+    processes,
+    scratch_database,
+    seed_master_data,
+    stack_env,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
 BIN = Path(sys.executable).parent
-ERP = "/erp/services/rest/record/v1"
 
 
 @dataclass(frozen=True)
@@ -48,15 +56,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, service_urls: ServiceUrls) -
     sbx_port, api_port = free_port(), free_port()
     sandbox, api = f"http://127.0.0.1:{sbx_port}", f"http://127.0.0.1:{api_port}"
     with scratch_database(service_urls.database_url, "psbridge_contract") as database_url:
-        env = clean_env(
-            PSBRIDGE_DATABASE_URL=database_url,
-            PSBRIDGE_REDIS_URL=service_urls.redis_url,
-            PSBRIDGE_QUEUE_NAME=f"psbridge:contract:{uuid.uuid4().hex[:12]}",
-            PSBRIDGE_PORT=str(api_port),
-            # schemathesis sends a few thousand requests with one key: the default budget would throttle it
-            PSBRIDGE_DEFAULT_RATE_LIMIT="100000/minute",
-            **{f"PSBRIDGE_{s.upper()}_URL": f"{sandbox}/{s}" for s in ("crm", "psa", "erp", "tax", "fx")},
-        )
+        # schemathesis sends a few thousand requests with one key: the default budget would throttle it
+        env = stack_env(database_url, service_urls.redis_url, sandbox, PSBRIDGE_DEFAULT_RATE_LIMIT="100000/minute")
         with processes(log_dir, env) as procs:
             procs.start("sandbox", "sandbox", "--port", str(sbx_port))
             procs.run("migrate", "migrate")
@@ -65,14 +66,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, service_urls: ServiceUrls) -
             procs.start("worker", "worker")
             wait_for(lambda: http_ok(f"{sandbox}/healthz") and http_ok(f"{api}/readyz"), "sandbox and API")
             key = admin.strip()
-            for external_id, (name, subsidiary) in ERP_CUSTOMERS.items():
-                httpx.put(
-                    f"{sandbox}{ERP}/customer/eid:{external_id}", json={"companyName": name, "subsidiary": subsidiary}
-                ).raise_for_status()
-            for code, entity in LEGAL_ENTITIES.items():
-                httpx.put(
-                    f"{api}/process/v1/legal-entities/{code}", json=entity.model_dump(mode="json"), headers=bearer(key)
-                ).raise_for_status()
+            with httpx.Client(timeout=15) as http:
+                seed_master_data(http, api, sandbox, key)
             yield Stack(api, sandbox, key, env)
 
 

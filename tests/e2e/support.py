@@ -41,6 +41,39 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+BACKENDS = ("crm", "psa", "erp", "tax", "fx")
+
+
+def stack_env(database_url: str, redis_url: str, sandbox: str, **extra: str) -> dict[str, str]:
+    """The environment of the psbridge processes of one test stack: its database, a queue of its own,
+    and every backend at ``sandbox``."""
+    return clean_env(
+        PSBRIDGE_DATABASE_URL=database_url,
+        PSBRIDGE_REDIS_URL=redis_url,
+        PSBRIDGE_QUEUE_NAME=f"psbridge:e2e:{uuid.uuid4().hex[:12]}",
+        **{f"PSBRIDGE_{s.upper()}_URL": f"{sandbox}/{s}" for s in BACKENDS},
+        **extra,
+    )
+
+
+def seed_master_data(http: httpx.Client, api: str, sandbox: str, admin_key: str) -> None:
+    """The demo's legal entities and ERP customers, through the doors production uses: psbridge's API
+    and the ERP's."""
+    from app.dev.seed import ERP_CUSTOMERS, LEGAL_ENTITIES
+
+    for code, entity in LEGAL_ENTITIES.items():
+        r = http.put(
+            f"{api}/process/v1/legal-entities/{code}", json=entity.model_dump(mode="json"), headers=bearer(admin_key)
+        )
+        assert r.status_code in (200, 201), f"{r.status_code} {r.text}"
+    for external_id, (name, subsidiary) in ERP_CUSTOMERS.items():
+        r = http.put(
+            f"{sandbox}/erp/services/rest/record/v1/customer/eid:{external_id}",
+            json={"companyName": name, "subsidiary": subsidiary},
+        )
+        assert r.status_code in (200, 201, 204), r.text
+
+
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "app.cli", *args]
 

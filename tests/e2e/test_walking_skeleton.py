@@ -19,9 +19,19 @@ from typing import Any
 import httpx
 import pytest
 
-from app.dev.seed import ACME_CONTRACT, ERP_CUSTOMERS, LEGAL_ENTITIES
+from app.dev.seed import ACME_CONTRACT
 from app.dev.servers import ServiceUrls
-from tests.e2e.support import Procs, bearer, clean_env, free_port, http_ok, processes, scratch_database, wait_for
+from tests.e2e.support import (
+    Procs,
+    bearer,
+    free_port,
+    http_ok,
+    processes,
+    scratch_database,
+    seed_master_data,
+    stack_env,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -46,12 +56,7 @@ def test_contract_to_posted_invoice_across_processes(tmp_path: Path, service_url
     sbx = f"http://127.0.0.1:{sbx_port}"
     api1, api2 = f"http://127.0.0.1:{api1_port}", f"http://127.0.0.1:{api2_port}"
     with scratch_database(service_urls.database_url, "psbridge_e2e") as database_url:
-        env = clean_env(
-            PSBRIDGE_DATABASE_URL=database_url,
-            PSBRIDGE_REDIS_URL=service_urls.redis_url,
-            PSBRIDGE_QUEUE_NAME=f"psbridge:e2e:{uuid.uuid4().hex[:12]}",
-            **{f"PSBRIDGE_{s.upper()}_URL": f"{sbx}/{s}" for s in ("crm", "psa", "erp", "tax", "fx")},
-        )
+        env = stack_env(database_url, service_urls.redis_url, sbx)
         with processes(tmp_path, env) as procs:
             procs.start("sandbox", "sandbox", "--port", str(sbx_port))
             procs.run("migrate", "migrate")
@@ -72,13 +77,7 @@ def test_contract_to_posted_invoice_across_processes(tmp_path: Path, service_url
 
 
 def _walk(http: httpx.Client, sbx: str, api1: str, api2: str, admin: str, integration: str, finance: str) -> None:
-    # Master data through the doors production uses: psbridge's API and the ERP's.
-    entity = LEGAL_ENTITIES["US01"].model_dump()
-    r = http.put(f"{api1}/process/v1/legal-entities/US01", json=entity, headers=bearer(admin))
-    assert r.status_code in (200, 201), f"{r.status_code} {r.text}"
-    name, subsidiary = ERP_CUSTOMERS["ACME-001"]
-    r = http.put(f"{sbx}{ERP}/customer/eid:ACME-001", json={"companyName": name, "subsidiary": subsidiary})
-    assert r.status_code in (200, 201, 204), r.text
+    seed_master_data(http, api1, sbx, admin)
 
     r = http.post(f"{api1}/process/v1/contracts", json=ACME_CONTRACT, headers=bearer(integration))
     assert r.status_code == 201, f"{r.status_code} {r.text}"

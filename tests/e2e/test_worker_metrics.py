@@ -5,7 +5,6 @@ their counters show the job and the ERP calls it made."""
 from __future__ import annotations
 
 import json
-import uuid
 from functools import partial
 from pathlib import Path
 
@@ -13,13 +12,21 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.dev.seed import ACME_CONTRACT, ERP_CUSTOMERS, LEGAL_ENTITIES
+from app.dev.seed import ACME_CONTRACT
 from app.dev.servers import ServiceUrls
-from tests.e2e.support import Proc, bearer, clean_env, free_port, http_ok, processes, scratch_database, wait_for
+from tests.e2e.support import (
+    Proc,
+    bearer,
+    free_port,
+    http_ok,
+    processes,
+    scratch_database,
+    seed_master_data,
+    stack_env,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
-
-ERP = "/erp/services/rest/record/v1"
 
 
 def _logged_metrics_port(worker: Proc) -> int | None:
@@ -43,13 +50,7 @@ def test_workers_serve_their_own_metrics(tmp_path: Path, service_urls: ServiceUr
     sbx_port, api_port = free_port(), free_port()
     sbx, api = f"http://127.0.0.1:{sbx_port}", f"http://127.0.0.1:{api_port}"
     with scratch_database(service_urls.database_url, "psbridge_e2e") as database_url:
-        env = clean_env(
-            PSBRIDGE_DATABASE_URL=database_url,
-            PSBRIDGE_REDIS_URL=service_urls.redis_url,
-            PSBRIDGE_QUEUE_NAME=f"psbridge:e2e:{uuid.uuid4().hex[:12]}",
-            PSBRIDGE_WORKER_METRICS_PORT="0",
-            **{f"PSBRIDGE_{s.upper()}_URL": f"{sbx}/{s}" for s in ("crm", "psa", "erp", "tax", "fx")},
-        )
+        env = stack_env(database_url, service_urls.redis_url, sbx, PSBRIDGE_WORKER_METRICS_PORT="0")
         with processes(tmp_path, env) as procs:
             procs.start("sandbox", "sandbox", "--port", str(sbx_port))
             procs.run("migrate", "migrate")
@@ -78,12 +79,7 @@ def test_workers_serve_their_own_metrics(tmp_path: Path, service_urls: ServiceUr
 
 
 def _post_one_invoice(http: httpx.Client, sbx: str, api: str, key: str) -> None:
-    entity = LEGAL_ENTITIES["US01"].model_dump()
-    r = http.put(f"{api}/process/v1/legal-entities/US01", json=entity, headers=bearer(key))
-    assert r.status_code in (200, 201), f"{r.status_code} {r.text}"
-    name, subsidiary = ERP_CUSTOMERS["ACME-001"]
-    r = http.put(f"{sbx}{ERP}/customer/eid:ACME-001", json={"companyName": name, "subsidiary": subsidiary})
-    assert r.status_code in (200, 201, 204), r.text
+    seed_master_data(http, api, sbx, key)
 
     r = http.post(f"{api}/process/v1/contracts", json=ACME_CONTRACT, headers=bearer(key))
     assert r.status_code == 201 and r.json()["status"] == "active", f"{r.status_code} {r.text}"
