@@ -113,7 +113,7 @@ class Invoice:
 class Contract:
     id: strawberry.ID
     number: str
-    status: str
+    status: ContractStatus
     currency: str
     billing_model: str
     version: int
@@ -148,7 +148,7 @@ class Contract:
         return Contract(
             id=strawberry.ID(str(c.id)),
             number=c.number,
-            status=c.status,
+            status=ContractStatus(c.status),
             currency=c.currency,
             billing_model=c.billing_model,
             version=c.version,
