@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -99,27 +98,6 @@ def _control_errors(value: Any, loc: list[str | int]) -> list[FieldError]:
     return []
 
 
-def _range_errors(value: Any, loc: list[str | int]) -> list[FieldError]:
-    """Times that exist only in their own offset (0001-01-01T00:00+14:00) cannot be stored or compared in UTC."""
-    if isinstance(value, datetime):
-        try:
-            value.astimezone(UTC)
-        except OverflowError:
-            return [FieldError(loc, "is out of range once converted to UTC")]
-        return []
-    if isinstance(value, BaseModel):
-        return [
-            e
-            for name, info in type(value).model_fields.items()
-            for e in _range_errors(getattr(value, name), [*loc, info.alias or name])
-        ]
-    if isinstance(value, list | tuple):
-        return [e for i, item in enumerate(value) for e in _range_errors(item, [*loc, i])]
-    if isinstance(value, dict):
-        return [e for key, item in value.items() for e in _range_errors(item, [*loc, key])]
-    return []
-
-
 async def parse_body(request: Request, model: type[M]) -> M:
     raw = await request.body()
     if not raw.strip():
@@ -135,9 +113,6 @@ async def parse_body(request: Request, model: type[M]) -> M:
         controls = _control_errors(loads(raw), ["body"])
         if controls:
             raise ValidationFailed("the request body is invalid", errors=controls)
-    out_of_range = _range_errors(parsed, ["body"])
-    if out_of_range:
-        raise ValidationFailed("the request body is invalid", errors=out_of_range)
     return parsed
 
 
