@@ -61,6 +61,7 @@ PUBLIC_PATHS = (
     "/docs",
     "/openapi.json",
     "/graphql/schema.json",  # what GraphiQL shows; off in production, like introspection
+    "/favicon.ico",  # every browser page asks for it: no icon, rather than a 401 in the console
     "/static/",
     "/dashboard",
 )
@@ -111,6 +112,10 @@ METRICS = Operation(
     tags=_OPERATIONS,
     media_type=CONTENT_TYPE_LATEST,
 )
+
+
+async def favicon(request: Request) -> Response:
+    return Response(status_code=204)
 
 
 async def openapi(request: Request) -> Response:
@@ -168,6 +173,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
         endpoint("/readyz", "GET", readyz, READINESS),
         endpoint("/metrics", "GET", metrics_endpoint, METRICS),
         Route("/openapi.json", openapi),
+        Route("/favicon.ico", favicon),
         Route("/docs", docs),
         *api_routes(),
         *experience_routes.routes,
