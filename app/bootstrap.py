@@ -19,9 +19,11 @@ from app.throttle import SharedThrottle
 from process_apis.billing.service import BillingService
 from process_apis.contracts.service import ContractService
 from process_apis.exceptions.service import ExceptionService
+from process_apis.intake.service import IntakeService
 from process_apis.milestones.service import MilestoneService
 from process_apis.recovery.service import RecoveryService
 from system_apis.crm.client import HttpCrm
+from system_apis.crm.mapping import VendorMappings
 from system_apis.erp.client import HttpErp
 from system_apis.erp.gated import ThrottledErp
 from system_apis.erp.port import ErpPort
@@ -48,6 +50,7 @@ class Services:
     billing: BillingService
     recovery: RecoveryService
     exceptions: ExceptionService
+    intake: IntakeService
 
     async def ready(self) -> dict[str, bool]:
         checks = {}
@@ -85,6 +88,7 @@ async def build_services(
         crm = HttpCrm(http, settings.crm_url)
         contracts = ContractService(db, erp, psa, tax, queue)
         billing = BillingService(db, tax, erp, psa, crm, queue)
+        intake = IntakeService(db, contracts, VendorMappings.load())
         yield Services(
             settings=settings,
             db=db,
@@ -96,7 +100,8 @@ async def build_services(
             milestones=MilestoneService(db),
             billing=billing,
             recovery=RecoveryService(db, queue),
-            exceptions=ExceptionService(db, contracts, billing),
+            exceptions=ExceptionService(db, contracts, billing, intake),
+            intake=intake,
         )
     finally:
         await http.aclose()

@@ -50,13 +50,13 @@ from limits import parse as parse_rate
 
 from app.access import Principal
 from app.bootstrap import Services, build_services
+from app.canonical.contract import ContractIn
 from app.dev.seed import ACME_CONTRACT, seed_erp_customers, seed_master_data
 from app.dev.servers import resolve_services
 from app.migrate import migrate
 from app.settings import Settings
 from process_apis.billing.commands import BillingRunIn
 from process_apis.billing.service import QUOTE_CONCURRENCY
-from process_apis.contracts.commands import ContractIn
 from process_apis.milestones.commands import AcceptanceIn
 
 __all__ = ["BenchConfig", "main", "run_bench"]

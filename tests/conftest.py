@@ -28,7 +28,7 @@ from sandbox import create_sandbox_app
 from tests.factories import auth
 
 ROOT = Path(__file__).resolve().parent.parent
-KEEP_TABLES = {"schema_migration", "field_ownership"}
+KEEP_TABLES = {"schema_migration", "field_ownership", "exception_kind"}
 
 
 @pytest.fixture(scope="session")

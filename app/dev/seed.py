@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 
 from app.auth import create_client, find_client_by_key
+from app.canonical.contract import ACME_EXAMPLE
 from app.db import Database
-from process_apis.contracts.commands import ACME_EXAMPLE
 from process_apis.master_data import store as master_data
 from process_apis.master_data.commands import LegalEntityIn
 

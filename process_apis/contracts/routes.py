@@ -10,10 +10,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.access import Right
+from app.canonical.contract import ContractIn
 from app.http import Operation, endpoint, json_response, parse_body, parse_path, parse_query, principal_of
 from app.responses import ExceptionRef
 from process_apis.contracts import queries
-from process_apis.contracts.commands import ContractIn
 from process_apis.contracts.views import ContractDetail, ContractPage, ContractRegistered
 
 

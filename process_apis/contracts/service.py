@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.canonical import PlannedMilestone, ProjectPlan
+from app.canonical.contract import ContractIn
 from app.db import Database
 from app.errors import BackendUnavailable, Conflict, NotFound
 from app.outbox import record_audit, record_event
 from app.tasks import TaskQueue
 from process_apis.contracts import store
-from process_apis.contracts.commands import ContractIn
 from process_apis.contracts.rules import Finding, governance_findings, milestone_sum_finding, payload_hash
 from process_apis.exceptions.store import RaisedException, raise_exception, resolve_exceptions
 from system_apis.erp.port import ErpPort

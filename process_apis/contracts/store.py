@@ -7,9 +7,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from app.canonical.contract import ContractIn
 from app.db import Connection, dumps
 from app.observability import correlation_id
-from process_apis.contracts.commands import ContractIn
 from process_apis.contracts.rules import LegalEntityFacts
 
 

@@ -8,33 +8,24 @@ from typing import Literal
 
 from pydantic import Field
 
-from app.responses import Amount, ApiModel, ExceptionRef, Page
+from app.canonical.intake import AmendmentApplied, ContractRegistered, Propagation, PropagationState
+from app.responses import Amount, ApiModel, Page
+
+__all__ = [
+    "AmendmentApplied",
+    "ContractDetail",
+    "ContractPage",
+    "ContractRegistered",
+    "ContractSummary",
+    "ContractVersionView",
+    "MilestoneView",
+    "Propagation",
+    "PropagationState",
+]
 
 ContractStatus = Literal["active", "blocked"]
 BillingModel = Literal["fixed_fee", "time_and_materials"]
 MilestoneStatus = Literal["pending", "accepted", "invoiced"]
-
-
-class ContractRegistered(ApiModel):
-    id: uuid.UUID
-    status: ContractStatus
-    version: int
-    project_id: str | None
-    exceptions: list[ExceptionRef] = Field(description="One per failing activation check; empty when active")
-
-
-class PropagationState(ApiModel):
-    status: Literal["pending", "confirmed", "failed"]
-    attempts: int
-    last_error: str | None
-    confirmed_at: datetime | None
-
-
-class Propagation(ApiModel):
-    """Where a version stands in each target system: the PSA project and the ERP billing schedule."""
-
-    psa: PropagationState | None = None
-    erp: PropagationState | None = None
 
 
 class ContractVersionView(ApiModel):

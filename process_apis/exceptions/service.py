@@ -14,6 +14,7 @@ from process_apis.contracts.service import ContractService
 from process_apis.exceptions import store
 from process_apis.exceptions.rules import check_transition
 from process_apis.exceptions.store import WorkItem
+from process_apis.intake.service import IntakeService
 
 __all__ = ["ExceptionService", "GroupRetry"]
 
@@ -26,8 +27,10 @@ class GroupRetry:
 
 
 class ExceptionService:
-    def __init__(self, db: Database, contracts: ContractService, billing: BillingService) -> None:
-        self.db, self.contracts, self.billing = db, contracts, billing
+    def __init__(
+        self, db: Database, contracts: ContractService, billing: BillingService, intake: IntakeService
+    ) -> None:
+        self.db, self.contracts, self.billing, self.intake = db, contracts, billing, intake
 
     async def transition(
         self, exception_id: uuid.UUID, status: str, note: str | None, owner: str | None, principal: Principal
@@ -58,7 +61,7 @@ class ExceptionService:
             item = await store.find_work_item(conn, exception_id, principal)
         if item is None:
             raise NotFound(f"exception {exception_id} does not exist")
-        await self._replay(item, principal.name)
+        await self._replay(item, principal)
         async with self.db.transaction() as conn:
             await conn.execute(
                 "update exception set note = coalesce($2, note), updated_at = now() where id = $1", exception_id, note
@@ -71,17 +74,20 @@ class ExceptionService:
         if not items:
             raise NotFound(f"no open retryable exceptions in group {group_key}")
         for item in items:
-            await self._replay(item, principal.name)
+            await self._replay(item, principal)
         async with self.db.connection() as conn:
             resolved = await store.count_resolved(conn, [i.id for i in items])
         return GroupRetry(group_key, len(items), resolved)
 
-    async def _replay(self, item: WorkItem, actor: str | None) -> None:
+    async def _replay(self, item: WorkItem, principal: Principal) -> None:
+        actor = principal.name
         if not item.retryable:
             raise Conflict(f"exception {item.id} has no retry action now", "NOT_RETRYABLE")
         subject_id = uuid.UUID(item.subject_id)
         if item.subject_type == "invoice":
             await self.billing.retry_invoice(subject_id, actor)
+        elif item.subject_type == "inbound_event":
+            await self.intake.replay(subject_id, principal)
         elif item.code == "PROPAGATION_FAILED":
             await self.contracts.repropagate(subject_id, actor)
         elif item.subject_type == "contract":

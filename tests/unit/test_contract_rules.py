@@ -11,9 +11,9 @@ import pytest
 from pydantic import ValidationError
 
 from app.canonical import ErpCustomer
+from app.canonical.contract import ContractIn, dependency_cycles
 from app.dev.seed import ACME_CONTRACT
 from app.errors import Conflict, ValidationFailed
-from process_apis.contracts.commands import ContractIn, dependency_cycles
 from process_apis.contracts.rules import LegalEntityFacts, governance_findings, milestone_sum_finding, payload_hash
 from process_apis.milestones.rules import VersionSpan, check_acceptance, version_in_force
 

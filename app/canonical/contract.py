@@ -1,7 +1,10 @@
-"""Contract requests as CRM sends them (validated by pydantic, documented in OpenAPI).
+"""The canonical contract (schema v1): a new contract and an amendment, as every CRM speaks them.
 
-Field types check each value on its own; ``ContractIn`` then checks the contract as a whole
-and reports every failing rule at once, each naming its field.
+The process API takes these as request bodies (validated by pydantic, documented in OpenAPI),
+and each CRM system API maps its vendor's JSON to them. Field types check each value on its
+own; ``ContractIn`` then checks the contract as a whole and reports every failing rule at
+once, each naming its field. An amendment's rules need the contract it amends, so they live
+with the contracts process (``process_apis/contracts/amendment_rules.py``).
 """
 
 from __future__ import annotations
@@ -17,12 +20,16 @@ from app.money import fits_minor_units, minor_units
 from app.types import BusinessDate, BusinessDateTime, Code, CurrencyCode, ExternalId, NonNegativeMoney, PositiveMoney
 
 __all__ = [
+    "AmendmentIn",
+    "ContractChanges",
     "ContractIn",
     "CustomerRef",
     "DocumentRef",
     "ExpenseAllowance",
     "MilestoneIn",
+    "MilestoneUpdate",
     "RateCardEntry",
+    "TaxChange",
     "TaxTerms",
     "dependency_cycles",
 ]
@@ -127,11 +134,7 @@ class ContractIn(_Strict):
             yield ("end_date",), "must not be before start_date"
         if self.billing_model == "fixed_fee" and self.total_value is None:
             yield ("total_value",), "a fixed_fee contract needs total_value"
-        seen: set[str] = set()
-        for index, allowance in enumerate(self.reimbursable_expenses):
-            if allowance.category in seen:
-                yield ("reimbursable_expenses", index, "category"), f"category {allowance.category} is listed twice"
-            seen.add(allowance.category)
+        yield from _list_errors(self.rate_card, self.reimbursable_expenses, ())
 
     def _money_fields(self) -> Iterator[tuple[Loc, Decimal | None]]:
         yield ("total_value",), self.total_value
@@ -149,6 +152,25 @@ class ContractIn(_Strict):
         for loc, amount in self._money_fields():
             if amount is not None and not fits_minor_units(amount, self.currency):
                 yield loc, f"{self.currency} amounts have at most {units} decimal places; {amount:f} has more"
+
+
+def _list_errors(
+    rate_card: Sequence[RateCardEntry], allowances: Sequence[ExpenseAllowance], at: Loc
+) -> Iterator[tuple[Loc, str]]:
+    """One rate per role and start date, one allowance per category."""
+    starts: set[tuple[str, object]] = set()
+    for index, entry in enumerate(rate_card):
+        if (entry.role, entry.effective_from) in starts:
+            yield (
+                (*at, "rate_card", index, "effective_from"),
+                f"role {entry.role} has two rates from {entry.effective_from.isoformat()}",
+            )
+        starts.add((entry.role, entry.effective_from))
+    seen: set[str] = set()
+    for index, allowance in enumerate(allowances):
+        if allowance.category in seen:
+            yield (*at, "reimbursable_expenses", index, "category"), f"category {allowance.category} is listed twice"
+        seen.add(allowance.category)
 
 
 def _milestone_plan_errors(milestones: Sequence[MilestoneIn]) -> Iterator[tuple[Loc, str]]:
@@ -239,12 +261,84 @@ def _cycle_within(depends_on: Mapping[str, Sequence[str]], group: set[str], star
     return path[at[node] :]
 
 
-def _rule_errors(found: list[tuple[Loc, str]]) -> ValidationError:
+def _rule_errors(found: list[tuple[Loc, str]], title: str = "ContractIn") -> ValidationError:
     """Several rule failures as one validation error, each at its own field (parse_body prefixes "body")."""
     return ValidationError.from_exception_data(
-        "ContractIn",
+        title,
         [
             {"type": PydanticCustomError("contract_rule", "{reason}", {"reason": msg}), "loc": loc, "input": None}
             for loc, msg in found
         ],
     )
+
+
+class MilestoneUpdate(_Strict):
+    """Fields of an existing milestone to change; an absent or null field is unchanged."""
+
+    key: Code
+    name: str | None = Field(default=None, min_length=1, max_length=300)
+    amount: PositiveMoney | None = None
+    due_date: BusinessDate | None = None
+    depends_on: list[Code] | None = Field(default=None, max_length=500)
+
+
+class TaxChange(_Strict):
+    customer_tax_id: str | None = Field(default=None, min_length=1, max_length=50, description="null: unchanged")
+
+
+class ContractChanges(_Strict):
+    """What an amendment changes. An absent or null field is unchanged, except ``time_cap: null``,
+    which removes the cap; ``reimbursable_expenses`` replaces the list; ``rate_card`` merges by role."""
+
+    total_value: PositiveMoney | None = None
+    add_milestones: list[MilestoneIn] | None = Field(default=None, max_length=500)
+    update_milestones: list[MilestoneUpdate] | None = Field(default=None, max_length=500)
+    remove_milestones: list[Code] | None = Field(default=None, max_length=500)
+    rate_card: list[RateCardEntry] | None = Field(default=None, max_length=500)
+    time_cap: NonNegativeMoney | None = Field(default=None, description="null removes the cap; absent: unchanged")
+    reimbursable_expenses: list[ExpenseAllowance] | None = Field(default=None, max_length=100)
+    end_date: BusinessDate | None = Field(default=None, description="May only extend the term")
+    tax: TaxChange | None = None
+
+    @property
+    def removes_time_cap(self) -> bool:
+        return "time_cap" in self.model_fields_set and self.time_cap is None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> ContractChanges:
+        found = list(_list_errors(self.rate_card or [], self.reimbursable_expenses or [], ()))
+        if found:
+            raise _rule_errors(found, "ContractChanges")
+        return self
+
+
+# The demo's change order CO-7 (docs/billing.md): shown in the API docs and sent by the demo.
+ACME_CHANGE_ORDER: dict[str, JsonValue] = {
+    "version": 2,
+    "effective_date": "2026-06-01",
+    "reason": "CO-7 scope extension",
+    "changes": {
+        "total_value": "360000.00",
+        "add_milestones": [
+            {
+                "key": "M4",
+                "name": "Rollout wave 2",
+                "amount": "60000.00",
+                "due_date": "2026-11-30",
+                "depends_on": ["M3"],
+            }
+        ],
+        "reimbursable_expenses": [{"category": "travel", "cap": "20000.00"}],
+    },
+}
+
+
+class AmendmentIn(_Strict):
+    """A change order: version n+1 of a contract, in force from ``effective_date``."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ACME_CHANGE_ORDER]})
+
+    version: int = Field(ge=2, le=100_000, description="Exactly the current version + 1")
+    effective_date: BusinessDate
+    reason: str | None = Field(default=None, max_length=1000)
+    changes: ContractChanges = Field(default_factory=ContractChanges)
