@@ -393,7 +393,7 @@ async def setup_contracts(
     async def one(index: int) -> uuid.UUID:
         async with gate:
             command = contract_in(tag, index, amount_of(index % cfg.invoices))
-            registered = await services.contracts.register_contract(command, "bench")
+            registered = await services.contracts.register_contract(command, BENCH)
             if registered.status != "active":
                 raise BenchError(f"contract {index} is {registered.status}: {registered.exceptions}")
             await services.milestones.accept_milestone(registered.id, "M1", acceptance, BENCH)

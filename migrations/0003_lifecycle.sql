@@ -62,3 +62,9 @@ create index exception_transition_exception_ix on exception_transition (exceptio
 -- A target holds the newest plan, so pushing version 3 also confirms a pending version 2.
 alter table propagation add column confirmed_version integer;
 update propagation set confirmed_version = version where status = 'confirmed';
+
+-- An amendment's rate applies from max(its effective_from, the amendment's effective date); the date
+-- the CRM asked for is kept beside it, so a CRM that resends its whole rate card is not read as a change.
+alter table rate_card_entry add column requested_from date;
+update rate_card_entry set requested_from = effective_from;
+alter table rate_card_entry alter column requested_from set not null;

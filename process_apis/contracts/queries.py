@@ -16,16 +16,19 @@ from app.db import Connection
 from app.errors import NotFound
 from app.money import to_str
 from app.pagination import PageQuery, after_keys, page_of
+from app.responses import amount
 from process_apis.contracts.views import (
     ContractDetail,
     ContractPage,
     ContractSummary,
     ContractVersionView,
     CustomerView,
+    ExpenseAllowanceView,
     MilestoneView,
     OpenException,
     Propagation,
     PropagationState,
+    RateView,
     TaxTermsView,
 )
 
@@ -43,7 +46,11 @@ def _propagation(rows: list[Any]) -> Propagation:
     return Propagation(
         **{
             r["target"]: PropagationState(
-                status=r["status"], attempts=r["attempts"], last_error=r["last_error"], confirmed_at=r["confirmed_at"]
+                status=r["status"],
+                attempts=r["attempts"],
+                last_error=r["last_error"],
+                confirmed_at=r["confirmed_at"],
+                confirmed_version=r["confirmed_version"],
             )
             for r in rows
         }
@@ -63,6 +70,17 @@ async def get_contract(conn: Connection, contract_id: uuid.UUID, principal: Prin
     versions = await conn.fetch("select * from contract_version where contract_id = $1 order by version", contract_id)
     propagation = await conn.fetch(
         "select * from propagation where contract_id = $1 order by version, target", contract_id
+    )
+    rates = await conn.fetch(
+        """select role, rate, effective_from, version from rate_card_entry where contract_id = $1
+           order by role, effective_from, version""",
+        contract_id,
+    )
+    allowances = await conn.fetch(
+        """select category, cap from expense_category e
+           where contract_id = $1 and version = (select current_version from contract where id = $1)
+           order by category""",
+        contract_id,
     )
     milestones = (await milestones_by_contract(conn, [contract_id], principal)).get(contract_id, [])
     exceptions = await conn.fetch(
@@ -92,6 +110,18 @@ async def get_contract(conn: Connection, contract_id: uuid.UUID, principal: Prin
         end_date=latest["end_date"],
         time_cap=to_str(latest["time_cap"], currency),
         tax=TaxTermsView(jurisdiction=latest["tax_jurisdiction"], customer_tax_id=latest["customer_tax_id"]),
+        rate_card=[
+            RateView(
+                role=r["role"],
+                rate=amount(r["rate"], currency),
+                effective_from=r["effective_from"],
+                version=r["version"],
+            )
+            for r in rates
+        ],
+        reimbursable_expenses=[
+            ExpenseAllowanceView(category=a["category"], cap=to_str(a["cap"], currency)) for a in allowances
+        ],
         propagation=_propagation(by_version.get(c["current_version"], [])),
         versions=[
             ContractVersionView(
@@ -99,6 +129,9 @@ async def get_contract(conn: Connection, contract_id: uuid.UUID, principal: Prin
                 effective_date=v["effective_date"],
                 reason=v["reason"],
                 total_value=to_str(v["total_value"], currency),
+                end_date=v["end_date"],
+                time_cap=to_str(v["time_cap"], currency),
+                customer_tax_id=v["customer_tax_id"],
                 created_at=v["created_at"],
                 propagation=_propagation(by_version.get(v["version"], [])),
             )

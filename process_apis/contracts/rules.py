@@ -18,6 +18,20 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class GovernanceFacts:
+    """What activation governance looks at, from a request or from the stored contract."""
+
+    status: str
+    customer_external_id: str
+    legal_entity: str
+    currency: str
+    jurisdiction: str
+    billing_model: str
+    total_value: Decimal | None
+    milestone_amounts: list[Decimal]
+
+
+@dataclass(frozen=True)
 class LegalEntityFacts:
     code: str
     country: str

@@ -1,25 +1,60 @@
-"""Contract verbs: register a signed contract (governed activation) and propagate its plan."""
+"""Contract verbs: register a signed contract (governed activation), amend it (or preview the
+amendment), take a CRM's whole contract state, and propagate every version."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import date
+from decimal import Decimal
 
-from app.canonical import PlannedMilestone, ProjectPlan
-from app.canonical.contract import ContractIn
-from app.db import Database
-from app.errors import BackendUnavailable, Conflict, NotFound
+from app.access import Principal, scope_clause
+from app.canonical.contract import AmendmentIn, ContractIn
+from app.canonical.intake import ContractState, IntakeResult
+from app.db import Connection, Database
+from app.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.outbox import record_audit, record_event
+from app.ownership import check_ownership
 from app.tasks import TaskQueue
 from process_apis.contracts import store
-from process_apis.contracts.rules import Finding, governance_findings, milestone_sum_finding, payload_hash
+from process_apis.contracts.amendment_rules import (
+    MilestoneImpact,
+    amended_terms,
+    amendment_violations,
+    derive_changes,
+    milestone_impact,
+    new_rates,
+    terms_of,
+    unamendable_fields,
+)
+from process_apis.contracts.propagation import Propagator, propagation_job_id
+from process_apis.contracts.rules import (
+    Finding,
+    GovernanceFacts,
+    governance_findings,
+    milestone_sum_finding,
+    payload_hash,
+)
+from process_apis.contracts.store import PropagationRow
+from process_apis.contracts.views import amendment_applied, contract_registered
 from process_apis.exceptions.store import RaisedException, raise_exception, resolve_exceptions
+from process_apis.ledger.reevaluation import Reevaluation, reevaluate_contract
+from process_apis.ledger.store import Balances, contract_balances
 from system_apis.erp.port import ErpPort
 from system_apis.psa.port import PsaPort
 from system_apis.tax.port import TaxPort
 
-__all__ = ["ContractService", "RegisteredContract", "propagation_job_id"]
+__all__ = [
+    "AmendmentImpact",
+    "AmendmentOutcome",
+    "ContractService",
+    "RegisteredContract",
+    "propagation_job_id",
+]
+
+# What a contract write touches, in field_ownership's words (app/ownership.py).
+_CONTRACT_TERMS = [("contract", "terms"), ("customer", "name")]
+_AMENDMENT = [("contract", "terms")]
 
 
 @dataclass(frozen=True)
@@ -32,24 +67,54 @@ class RegisteredContract:
     exceptions: list[RaisedException] = field(default_factory=list)
 
 
-def propagation_job_id(contract_id: uuid.UUID | str, version: int) -> str:
-    return f"propagate:{contract_id}:v{version}"
+@dataclass(frozen=True)
+class AmendmentOutcome:
+    contract_id: uuid.UUID
+    version: int
+    status: str
+    effective_date: date
+    created: bool
+    propagation: list[PropagationRow]
+
+
+@dataclass(frozen=True)
+class AmendmentImpact:
+    """What an amendment would do, computed by doing it and rolling it back."""
+
+    contract_id: uuid.UUID
+    version: int
+    effective_date: date
+    currency: str
+    total_value: tuple[Decimal | None, Decimal | None]
+    milestones: MilestoneImpact
+    reevaluation: Reevaluation
+    balances: tuple[Balances, Balances]
+
+
+class _RolledBack(Exception):
+    def __init__(self, impact: AmendmentImpact) -> None:
+        self.impact = impact
 
 
 class ContractService:
     def __init__(self, db: Database, erp: ErpPort, psa: PsaPort, tax: TaxPort, queue: TaskQueue) -> None:
         self.db, self.erp, self.psa, self.tax, self.queue = db, erp, psa, tax, queue
+        self.propagator = Propagator(db, erp, psa)
 
-    async def register_contract(self, cmd: ContractIn, actor: str | None) -> RegisteredContract:
-        digest = payload_hash(cmd.model_dump(mode="python"))
+    # --- registration ------------------------------------------------------------------------
+
+    async def register_contract(self, cmd: ContractIn, principal: Principal) -> RegisteredContract:
         async with self.db.connection() as conn:
+            await check_ownership(conn, principal, _CONTRACT_TERMS)
             existing = await store.find_by_source(conn, cmd.source, cmd.external_id)
+        digest = payload_hash(cmd.model_dump(mode="python"))
         if existing is not None:
             return await self._resend(existing, digest)
 
-        findings = await self._governance(cmd)
+        findings = await self._governance(_facts(cmd))
         status = "blocked" if findings else "active"
         contract_id = uuid.uuid4()
+        terms = terms_of(cmd)
         async with self.db.transaction() as conn:
             customer_id = await store.upsert_customer(
                 conn, cmd.customer.external_id, cmd.customer.name, cmd.tax.customer_tax_id
@@ -58,87 +123,78 @@ class ContractService:
                 raced = await store.find_by_source(conn, cmd.source, cmd.external_id)
                 return await self._resend(raced, digest)
             await store.insert_version(
-                conn, contract_id, 1, cmd.start_date, cmd, cmd.model_dump(mode="json"), digest, None
-            )
-            raised = [
-                await raise_exception(conn, f.code, "contract", str(contract_id), f.detail, ["retry"], group_key=f.code)
-                for f in findings
-            ]
-            await record_event(
                 conn,
-                f"contract.{status}",
-                "contract",
-                str(contract_id),
-                {"version": 1, "codes": [f.code for f in findings]},
+                contract_id,
+                terms,
+                cmd.tax.jurisdiction,
+                list(terms.rate_card),
+                cmd.model_dump(mode="json"),
+                digest,
+                None,
             )
-            await record_audit(conn, actor, "contract.register", "contract", str(contract_id), {"status": status})
+            raised = [await self._raise_finding(conn, contract_id, f) for f in findings]
+            event = "contract.activated" if status == "active" else "contract.blocked"
+            await record_event(
+                conn, event, "contract", str(contract_id), {"version": 1, "codes": [f.code for f in findings]}
+            )
+            await record_audit(
+                conn, principal.name, "contract.register", "contract", str(contract_id), {"status": status}
+            )
         if status == "active":
-            await self.queue.enqueue(
-                "propagate_contract", str(contract_id), "1", job_id=propagation_job_id(contract_id, 1)
-            )
-        return RegisteredContract(
-            contract_id,
-            status,
-            1,
-            None,
-            True,
-            raised,
+            await self._enqueue_propagation(contract_id, 1)
+        return RegisteredContract(contract_id, status, 1, None, True, raised)
+
+    @staticmethod
+    async def _raise_finding(conn: Connection, contract_id: uuid.UUID, finding: Finding) -> RaisedException:
+        return await raise_exception(
+            conn, finding.code, "contract", str(contract_id), finding.detail, ["retry"], group_key=finding.code
         )
 
-    async def _resend(self, row: Any, digest: str) -> RegisteredContract:
-        if row["payload_hash"] != digest:
+    async def _resend(self, row: store.SourceRow, digest: str) -> RegisteredContract:
+        if row.payload_hash != digest:
             raise Conflict(
                 "this contract already exists with other terms; send an amendment instead",
                 "AMENDMENT_REQUIRED",
-                contract_id=str(row["id"]),
+                contract_id=str(row.id),
             )
         async with self.db.connection() as conn:
-            open_rows = await conn.fetch(
-                """select id, code, detail from exception
-                   where subject_type = 'contract' and subject_id = $1 and status <> 'resolved'""",
-                str(row["id"]),
-            )
+            open_rows = await store.open_exceptions(conn, row.id)
         return RegisteredContract(
-            row["id"],
-            row["status"],
-            row["current_version"],
-            row["project_id"],
+            row.id,
+            row.status,
+            row.current_version,
+            row.project_id,
             False,
-            [RaisedException(r["id"], r["code"], r["detail"]) for r in open_rows],
+            [RaisedException(id_, code, detail) for id_, code, detail in open_rows],
         )
 
-    async def _governance(self, cmd: ContractIn) -> list[Finding]:
+    async def _governance(self, facts: GovernanceFacts) -> list[Finding]:
         # Backend look-ups happen before the transaction: no HTTP call holds a database lock.
-        erp_customer = await self.erp.find_customer(cmd.customer.external_id)
-        jurisdiction = await self.tax.find_jurisdiction(cmd.tax.jurisdiction)
+        erp_customer = await self.erp.find_customer(facts.customer_external_id)
+        jurisdiction = await self.tax.find_jurisdiction(facts.jurisdiction)
         async with self.db.connection() as conn:
-            legal_entity = await store.find_legal_entity(conn, cmd.legal_entity)
+            legal_entity = await store.find_legal_entity(conn, facts.legal_entity)
         findings = governance_findings(
-            customer_external_id=cmd.customer.external_id,
+            customer_external_id=facts.customer_external_id,
             erp_customer=erp_customer,
-            legal_entity_code=cmd.legal_entity,
+            legal_entity_code=facts.legal_entity,
             legal_entity=legal_entity,
-            currency=cmd.currency,
-            jurisdiction=cmd.tax.jurisdiction,
+            currency=facts.currency,
+            jurisdiction=facts.jurisdiction,
             jurisdiction_known=jurisdiction is not None,
         )
-        plan = milestone_sum_finding(cmd.billing_model, cmd.total_value, [m.amount for m in cmd.milestones])
+        plan = milestone_sum_finding(facts.billing_model, facts.total_value, facts.milestone_amounts)
         return findings + ([plan] if plan else [])
 
     async def recheck_governance(self, contract_id: uuid.UUID, actor: str | None) -> str:
         """Re-run activation governance on a blocked contract; activate it when every check passes."""
         async with self.db.connection() as conn:
-            row = await conn.fetchrow(
-                """select c.status, v.payload from contract c
-                   join contract_version v on v.contract_id = c.id and v.version = 1 where c.id = $1""",
-                contract_id,
-            )
-        if row is None:
+            facts = await store.governance_facts(conn, contract_id)
+        if facts is None:
             raise NotFound(f"contract {contract_id} does not exist")
-        if row["status"] != "blocked":
-            return str(row["status"])
-        cmd = ContractIn.model_validate(row["payload"])
-        findings = await self._governance(cmd)
+        if facts.status != "blocked":
+            return facts.status
+        findings = await self._governance(facts)
         codes = [f.code for f in findings]
         async with self.db.transaction() as conn:
             contract = await store.lock_contract(conn, contract_id)
@@ -152,118 +208,229 @@ class ContractService:
             )
             await resolve_exceptions(conn, "contract", str(contract_id), [r["code"] for r in stale])
             for f in findings:
-                await raise_exception(conn, f.code, "contract", str(contract_id), f.detail, ["retry"], group_key=f.code)
+                await self._raise_finding(conn, contract_id, f)
             if findings:
                 return "blocked"
             await conn.execute("update contract set status = 'active', updated_at = now() where id = $1", contract_id)
-            await record_event(conn, "contract.active", "contract", str(contract_id), {"version": 1, "codes": []})
-            await record_audit(conn, actor, "contract.activate", "contract", str(contract_id))
             version = contract["current_version"]
+            await record_event(
+                conn, "contract.activated", "contract", str(contract_id), {"version": version, "codes": []}
+            )
+            await record_audit(conn, actor, "contract.activate", "contract", str(contract_id))
+        await self._enqueue_propagation(contract_id, version)
+        return "active"
+
+    # --- amendments --------------------------------------------------------------------------
+
+    async def amend_contract(self, contract_id: uuid.UUID, cmd: AmendmentIn, principal: Principal) -> AmendmentOutcome:
+        """Apply version n+1; the same body for a version already applied is a resend (created False)."""
+        outcome = await self._amend(contract_id, cmd, principal, dry_run=False)
+        assert isinstance(outcome, AmendmentOutcome)
+        if outcome.created:
+            await self._enqueue_propagation(contract_id, cmd.version)
+        return outcome
+
+    async def preview_amendment(
+        self, contract_id: uuid.UUID, cmd: AmendmentIn, principal: Principal
+    ) -> AmendmentImpact:
+        """Everything the amendment would change, by applying it in a transaction that is rolled back."""
+        try:
+            await self._amend(contract_id, cmd, principal, dry_run=True)
+        except _RolledBack as rolled_back:
+            return rolled_back.impact
+        raise AssertionError("a dry run always rolls back")  # pragma: no cover
+
+    async def _amend(
+        self, contract_id: uuid.UUID, cmd: AmendmentIn, principal: Principal, dry_run: bool
+    ) -> AmendmentOutcome:
+        digest = payload_hash(cmd.model_dump(mode="python", exclude_unset=True))
+        async with self.db.connection() as conn:
+            await check_ownership(conn, principal, _AMENDMENT)
+        async with self.db.transaction() as conn:
+            # The row lock serialises amendments of one contract: of concurrent version-n+1 bodies one wins.
+            contract = await conn.fetchrow(
+                f"""select c.id, c.status, c.current_version, c.currency from contract c
+                    join customer cu on cu.id = c.customer_id
+                    where c.id = $1 and {scope_clause(2)} for update of c""",
+                contract_id,
+                *principal.scope_args(),
+            )
+            if contract is None:
+                raise NotFound(f"contract {contract_id} does not exist")
+            current = contract["current_version"]
+            applied = await store.find_version(conn, contract_id, cmd.version)
+            if applied is not None:
+                if applied.payload_hash != digest or dry_run:
+                    raise Conflict(
+                        f"version {cmd.version} is already applied"
+                        + (" with other changes" if applied.payload_hash != digest else ""),
+                        "VERSION_CONFLICT",
+                        current_version=current,
+                    )
+                return AmendmentOutcome(
+                    contract_id,
+                    cmd.version,
+                    contract["status"],
+                    applied.effective_date,
+                    False,
+                    await store.propagation_of(conn, contract_id, cmd.version),
+                )
+            if contract["status"] == "blocked":
+                raise Conflict("a blocked contract cannot be amended: resolve its exceptions first", "CONTRACT_BLOCKED")
+            if cmd.version != current + 1:
+                raise Conflict(
+                    f"the contract is at version {current}: the next amendment is version {current + 1}",
+                    "VERSION_CONFLICT",
+                    current_version=current,
+                )
+            impact = await self._apply(conn, contract_id, cmd, digest, principal)
+            if dry_run:
+                raise _RolledBack(impact)
+            return AmendmentOutcome(
+                contract_id,
+                cmd.version,
+                contract["status"],
+                cmd.effective_date,
+                True,
+                await store.propagation_of(conn, contract_id, cmd.version),
+            )
+
+    async def _apply(
+        self, conn: Connection, contract_id: uuid.UUID, cmd: AmendmentIn, digest: str, principal: Principal
+    ) -> AmendmentImpact:
+        before = await store.terms_at(conn, contract_id, cmd.version - 1)
+        violations = amendment_violations(before, cmd, await store.accepted_milestones(conn, contract_id))
+        if violations:
+            raise ValidationFailed(
+                f"the amendment cannot apply: {'; '.join(v.msg for v in violations)}",
+                code=violations[0].code,
+                errors=[FieldError(["body", *v.loc], v.msg, v.code) for v in violations],
+            )
+        after = amended_terms(before, cmd)
+        identity = await store.identity(conn, contract_id)
+        balances_before = await contract_balances(conn, contract_id)
+        await store.insert_version(
+            conn,
+            contract_id,
+            after,
+            identity.tax_jurisdiction,
+            new_rates(cmd),
+            cmd.model_dump(mode="json", exclude_unset=True),
+            digest,
+            cmd.reason,
+        )
+        await store.set_current_version(conn, contract_id, cmd.version)
+        reevaluation = await reevaluate_contract(conn, contract_id, cmd.effective_date)
+        balances_after = await contract_balances(conn, contract_id)
+        impact = AmendmentImpact(
+            contract_id=contract_id,
+            version=cmd.version,
+            effective_date=cmd.effective_date,
+            currency=before.currency,
+            total_value=(before.total_value, after.total_value),
+            milestones=milestone_impact(before, after),
+            reevaluation=reevaluation,
+            balances=(balances_before, balances_after),
+        )
+        await record_event(
+            conn,
+            "contract.amended",
+            "contract",
+            str(contract_id),
+            {
+                "version": cmd.version,
+                "effective_date": cmd.effective_date.isoformat(),
+                "reason": cmd.reason,
+                "milestones": {
+                    "added": impact.milestones.added,
+                    "changed": impact.milestones.changed,
+                    "removed": impact.milestones.removed,
+                },
+            },
+        )
+        await record_audit(
+            conn, principal.name, "contract.amend", "contract", str(contract_id), {"version": cmd.version}
+        )
+        return impact
+
+    # --- a CRM's whole state -----------------------------------------------------------------
+
+    async def receive_contract_state(self, state: ContractState, principal: Principal) -> IntakeResult:
+        """Version 1 registers; a later version amends with the changes derived from the state held."""
+        cmd = state.contract
+        async with self.db.connection() as conn:
+            existing = await store.find_by_source(conn, cmd.source, cmd.external_id)
+        if state.version == 1 or existing is None:
+            if state.version != 1:
+                raise Conflict(
+                    f"psbridge does not know contract {cmd.source}/{cmd.external_id}: send its version 1 first",
+                    "VERSION_CONFLICT",
+                )
+            registered = await self.register_contract(cmd, principal)
+            return IntakeResult(registered.created, contract_registered(registered))
+        if state.effective_date is None:
+            raise ValidationFailed(
+                "an amendment needs its effective date",
+                code="INVALID_EFFECTIVE_DATE",
+                errors=[
+                    FieldError(["body", "effective_date"], "required for a version above 1", "INVALID_EFFECTIVE_DATE")
+                ],
+            )
+        if state.version - 1 > existing.current_version:
+            raise Conflict(
+                f"the contract is at version {existing.current_version}: "
+                f"the next amendment is version {existing.current_version + 1}",
+                "VERSION_CONFLICT",
+                current_version=existing.current_version,
+            )
+        async with self.db.connection() as conn:
+            before = await store.terms_at(conn, existing.id, state.version - 1)
+            identity = await store.identity(conn, existing.id)
+        fixed = unamendable_fields(identity, before, cmd)
+        if fixed:
+            raise ValidationFailed(
+                f"an amendment cannot change {', '.join(fixed)}",
+                code="NOT_AMENDABLE",
+                errors=[
+                    FieldError(["body", *f.split(".")], "an amendment cannot change it", "NOT_AMENDABLE") for f in fixed
+                ],
+            )
+        amendment = AmendmentIn(
+            version=state.version,
+            effective_date=state.effective_date,
+            reason=state.reason,
+            changes=derive_changes(before, terms_of(cmd, state.version, state.effective_date)),
+        )
+        outcome = await self.amend_contract(existing.id, amendment, principal)
+        return IntakeResult(outcome.created, amendment_applied(outcome))
+
+    # --- propagation -------------------------------------------------------------------------
+
+    async def _enqueue_propagation(self, contract_id: uuid.UUID, version: int) -> None:
         await self.queue.enqueue(
             "propagate_contract", str(contract_id), str(version), job_id=propagation_job_id(contract_id, version)
         )
-        return "active"
+
+    async def propagate_contract(self, contract_id: uuid.UUID, version: int, final_attempt: bool) -> list[str]:
+        return await self.propagator.propagate(contract_id, version, final_attempt)
 
     async def repropagate(self, contract_id: uuid.UUID, actor: str | None) -> None:
         """Put failed propagations back to pending and queue them again (``retry`` of PROPAGATION_FAILED)."""
+        versions = await self.propagator.repropagate(contract_id)
         async with self.db.transaction() as conn:
-            rows = await conn.fetch(
-                """update propagation set status = 'pending', updated_at = now()
-                   where contract_id = $1 and status = 'failed' returning version""",
-                contract_id,
-            )
             await record_audit(conn, actor, "contract.repropagate", "contract", str(contract_id))
-        for version in sorted({r["version"] for r in rows}):
-            await self.queue.enqueue(
-                "propagate_contract", str(contract_id), str(version), job_id=propagation_job_id(contract_id, version)
-            )
+        for version in versions:
+            await self._enqueue_propagation(contract_id, version)
 
-    async def propagate_contract(self, contract_id: uuid.UUID, version: int, final_attempt: bool) -> list[str]:
-        """Push one version's plan to the PSA (project) and the ERP (billing schedule).
 
-        Each target is confirmed independently; a backend failure is recorded and re-raised so
-        the job retries, and the last attempt leaves an exception in the integration queue.
-        """
-        plan = await self._plan(contract_id, version)
-        async with self.db.connection() as conn:
-            pending = await store.pending_propagations(conn, contract_id, version)
-        for target in pending:
-            try:
-                await self._propagate_to(target, plan)
-            except Exception as exc:
-                # Only an unreachable backend is worth another try; anything else ends here, visibly.
-                retryable = isinstance(exc, BackendUnavailable)
-                detail = exc.detail if retryable else f"{type(exc).__name__}: {exc}"  # type: ignore[attr-defined]
-                await self._propagation_failed(contract_id, version, target, detail, final_attempt or not retryable)
-                raise
-        async with self.db.transaction() as conn:
-            await resolve_exceptions(conn, "contract", str(contract_id), ["PROPAGATION_FAILED"])
-        return pending
-
-    async def _propagate_to(self, target: str, plan: ProjectPlan) -> None:
-        contract_id = uuid.UUID(plan.contract_id)
-        project_id = None
-        if target == "psa":
-            project_id = await self.psa.provision_project(plan)
-        else:
-            await self.erp.upsert_billing_schedule(plan)
-        async with self.db.transaction() as conn:
-            if project_id is not None:
-                await store.set_project(conn, contract_id, project_id)
-            await store.mark_propagation(conn, contract_id, plan.version, target, "confirmed", None)
-            await record_event(
-                conn, "contract.propagated", "contract", plan.contract_id, {"version": plan.version, "target": target}
-            )
-
-    async def _propagation_failed(
-        self, contract_id: uuid.UUID, version: int, target: str, detail: str, final: bool
-    ) -> None:
-        async with self.db.transaction() as conn:
-            await store.mark_propagation(conn, contract_id, version, target, "failed" if final else "pending", detail)
-            if final:
-                await raise_exception(
-                    conn,
-                    "PROPAGATION_FAILED",
-                    "contract",
-                    str(contract_id),
-                    f"version {version} could not reach {target}: {detail}",
-                    ["retry"],
-                )
-
-    async def _plan(self, contract_id: uuid.UUID, version: int) -> ProjectPlan:
-        async with self.db.connection() as conn:
-            row = await conn.fetchrow(
-                """select c.id, c.number, c.legal_entity, c.currency, c.billing_model,
-                          cu.external_id as customer_external_id, cu.name as customer_name,
-                          v.start_date, v.end_date, v.total_value
-                   from contract c join customer cu on cu.id = c.customer_id
-                   join contract_version v on v.contract_id = c.id and v.version = $2
-                   where c.id = $1""",
-                contract_id,
-                version,
-            )
-            if row is None:
-                raise NotFound(f"contract {contract_id} version {version} does not exist")
-            milestones = await conn.fetch(
-                """select key, name, amount, due_date, depends_on from milestone
-                   where contract_id = $1 and version = $2 order by due_date nulls last, key""",
-                contract_id,
-                version,
-            )
-        return ProjectPlan(
-            contract_id=str(row["id"]),
-            contract_number=row["number"],
-            version=version,
-            customer_external_id=row["customer_external_id"],
-            customer_name=row["customer_name"],
-            legal_entity=row["legal_entity"],
-            currency=row["currency"],
-            billing_model=row["billing_model"],
-            budget=row["total_value"],
-            start_date=row["start_date"],
-            end_date=row["end_date"],
-            milestones=[
-                PlannedMilestone(m["key"], m["name"], m["amount"], m["due_date"], list(m["depends_on"]))
-                for m in milestones
-            ],
-        )
+def _facts(cmd: ContractIn) -> GovernanceFacts:
+    return GovernanceFacts(
+        status="new",
+        customer_external_id=cmd.customer.external_id,
+        legal_entity=cmd.legal_entity,
+        currency=cmd.currency,
+        jurisdiction=cmd.tax.jurisdiction,
+        billing_model=cmd.billing_model,
+        total_value=cmd.total_value,
+        milestone_amounts=[m.amount for m in cmd.milestones],
+    )

@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
-from decimal import Decimal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from app.canonical.contract import ContractIn
 from app.db import Connection, dumps
 from app.observability import correlation_id
-from process_apis.contracts.rules import LegalEntityFacts
+from process_apis.contracts.amendment_rules import Allowance, Identity, Milestone, Rate, Terms
+from process_apis.contracts.rules import GovernanceFacts, LegalEntityFacts
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    version: int
+    effective_date: date
+    payload_hash: str
+
+
+@dataclass(frozen=True)
+class PropagationRow:
+    target: str
+    status: str
+    attempts: int
+    last_error: str | None
+    confirmed_at: datetime | None
+    confirmed_version: int | None
 
 
 async def find_legal_entity(conn: Connection, code: str) -> LegalEntityFacts | None:
@@ -18,13 +37,49 @@ async def find_legal_entity(conn: Connection, code: str) -> LegalEntityFacts | N
     return LegalEntityFacts(row["code"], row["country"], list(row["allowed_currencies"])) if row else None
 
 
-async def find_by_source(conn: Connection, source: str, external_id: str) -> Any:
-    return await conn.fetchrow(
+@dataclass(frozen=True)
+class SourceRow:
+    id: uuid.UUID
+    status: str
+    current_version: int
+    project_id: str | None
+    payload_hash: str  # version 1's
+
+
+async def find_by_source(conn: Connection, source: str, external_id: str) -> SourceRow | None:
+    row = await conn.fetchrow(
         """select c.id, c.status, c.current_version, c.project_id, v.payload_hash
            from contract c join contract_version v on v.contract_id = c.id and v.version = 1
            where c.source = $1 and c.external_id = $2""",
         source,
         external_id,
+    )
+    return SourceRow(**dict(row)) if row else None
+
+
+async def governance_facts(conn: Connection, contract_id: uuid.UUID) -> GovernanceFacts | None:
+    """What activation governance checks, read from the contract's rows (its current version)."""
+    row = await conn.fetchrow(
+        """select c.status, cu.external_id, c.legal_entity, c.currency, v.tax_jurisdiction, c.billing_model,
+                  v.total_value,
+                  array(select m.amount from milestone m
+                        where m.contract_id = c.id and m.version = c.current_version) as amounts
+           from contract c join customer cu on cu.id = c.customer_id
+           join contract_version v on v.contract_id = c.id and v.version = c.current_version
+           where c.id = $1""",
+        contract_id,
+    )
+    if row is None:
+        return None
+    return GovernanceFacts(
+        status=row["status"],
+        customer_external_id=row["external_id"],
+        legal_entity=row["legal_entity"],
+        currency=row["currency"],
+        jurisdiction=row["tax_jurisdiction"],
+        billing_model=row["billing_model"],
+        total_value=row["total_value"],
+        milestone_amounts=list(row["amounts"]),
     )
 
 
@@ -71,70 +126,63 @@ async def insert_contract(
 async def insert_version(
     conn: Connection,
     contract_id: uuid.UUID,
-    version: int,
-    effective_date: date,
-    cmd: ContractIn,
+    terms: Terms,
+    tax_jurisdiction: str,
+    rates: list[Rate],
     payload: dict[str, Any],
     payload_hash: str,
     reason: str | None,
 ) -> None:
+    """A version row with its rates, allowances, milestone plan and pending propagations (never rewritten)."""
     await conn.execute(
         """insert into contract_version (contract_id, version, effective_date, start_date, end_date, total_value,
                                          time_cap, tax_jurisdiction, customer_tax_id, reason, payload,
                                          payload_hash, correlation_id)
            values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)""",
         contract_id,
-        version,
-        effective_date,
-        cmd.start_date,
-        cmd.end_date,
-        cmd.total_value,
-        cmd.time_cap,
-        cmd.tax.jurisdiction,
-        cmd.tax.customer_tax_id,
+        terms.version,
+        terms.effective_date,
+        terms.start_date,
+        terms.end_date,
+        terms.total_value,
+        terms.time_cap,
+        tax_jurisdiction,
+        terms.customer_tax_id,
         reason,
         payload,
         payload_hash,
         correlation_id(),
     )
     await conn.execute(
-        """insert into rate_card_entry (contract_id, version, role, rate, effective_from)
-           select $1, $2, r.role, r.rate, r.effective_from
-           from unnest($3::text[], $4::numeric[], $5::date[]) as r(role, rate, effective_from)""",
+        """insert into rate_card_entry (contract_id, version, role, rate, effective_from, requested_from)
+           select $1, $2, r.role, r.rate, r.effective_from, r.requested_from
+           from unnest($3::text[], $4::numeric[], $5::date[], $6::date[])
+                as r(role, rate, effective_from, requested_from)""",
         contract_id,
-        version,
-        [r.role for r in cmd.rate_card],
-        [r.rate for r in cmd.rate_card],
-        [r.effective_from for r in cmd.rate_card],
+        terms.version,
+        [r.role for r in rates],
+        [r.rate for r in rates],
+        [r.effective_from for r in rates],
+        [r.requested_from for r in rates],
     )
     await conn.execute(
         """insert into expense_category (contract_id, version, category, cap)
            select $1, $2, e.category, e.cap from unnest($3::text[], $4::numeric[]) as e(category, cap)""",
         contract_id,
-        version,
-        [e.category for e in cmd.reimbursable_expenses],
-        [e.cap for e in cmd.reimbursable_expenses],
+        terms.version,
+        [a.category for a in terms.allowances],
+        [a.cap for a in terms.allowances],
     )
-    await insert_milestones(
-        conn,
-        contract_id,
-        version,
-        [(m.key, m.name, m.amount, m.due_date, m.depends_on) for m in cmd.milestones],
-    )
+    await insert_milestones(conn, contract_id, terms.version, terms.milestones)
     await conn.execute(
         """insert into propagation (contract_id, version, target)
            select $1, $2, t from unnest(array['psa', 'erp']) as t""",
         contract_id,
-        version,
+        terms.version,
     )
 
 
-async def insert_milestones(
-    conn: Connection,
-    contract_id: uuid.UUID,
-    version: int,
-    plan: list[tuple[str, str, Decimal, date | None, list[str]]],
-) -> None:
+async def insert_milestones(conn: Connection, contract_id: uuid.UUID, version: int, plan: Sequence[Milestone]) -> None:
     # depends_on is a list per row; asyncpg cannot send ragged arrays, so each travels as JSON text.
     await conn.execute(
         """insert into milestone (contract_id, version, key, name, amount, due_date, depends_on)
@@ -144,12 +192,103 @@ async def insert_milestones(
                 as m(key, name, amount, due_date, depends_on)""",
         contract_id,
         version,
-        [p[0] for p in plan],
-        [p[1] for p in plan],
-        [p[2] for p in plan],
-        [p[3] for p in plan],
-        [dumps(p[4]) for p in plan],
+        [m.key for m in plan],
+        [m.name for m in plan],
+        [m.amount for m in plan],
+        [m.due_date for m in plan],
+        [dumps(list(m.depends_on)) for m in plan],
     )
+
+
+async def terms_at(conn: Connection, contract_id: uuid.UUID, version: int) -> Terms:
+    """A contract's terms as of ``version``, read from the version rows (never from a stored payload,
+    which an older, laxer schema may have accepted)."""
+    row = await conn.fetchrow(
+        """select v.version, v.effective_date, c.billing_model, c.currency, v.start_date, v.end_date,
+                  v.total_value, v.time_cap, v.customer_tax_id
+           from contract c join contract_version v on v.contract_id = c.id and v.version = $2
+           where c.id = $1""",
+        contract_id,
+        version,
+    )
+    rates = await conn.fetch(
+        # Equal starts in two versions: the newer version wins (docs/billing.md, "Edge rules").
+        """select distinct on (role, effective_from) role, rate, effective_from, requested_from, version
+           from rate_card_entry where contract_id = $1 and version <= $2
+           order by role, effective_from, version desc""",
+        contract_id,
+        version,
+    )
+    allowances = await conn.fetch(
+        "select category, cap from expense_category where contract_id = $1 and version = $2 order by category",
+        contract_id,
+        version,
+    )
+    milestones = await conn.fetch(
+        """select key, name, amount, due_date, depends_on from milestone where contract_id = $1 and version = $2
+           order by due_date nulls last, key""",
+        contract_id,
+        version,
+    )
+    return Terms(
+        version=row["version"],
+        effective_date=row["effective_date"],
+        billing_model=row["billing_model"],
+        currency=row["currency"],
+        start_date=row["start_date"],
+        end_date=row["end_date"],
+        total_value=row["total_value"],
+        time_cap=row["time_cap"],
+        customer_tax_id=row["customer_tax_id"],
+        rate_card=tuple(
+            Rate(r["role"], r["rate"], r["effective_from"], r["requested_from"], r["version"]) for r in rates
+        ),
+        allowances=tuple(Allowance(a["category"], a["cap"]) for a in allowances),
+        milestones=tuple(
+            Milestone(m["key"], m["name"], m["amount"], m["due_date"], tuple(m["depends_on"])) for m in milestones
+        ),
+    )
+
+
+async def accepted_milestones(conn: Connection, contract_id: uuid.UUID) -> set[str]:
+    rows = await conn.fetch("select key from milestone_acceptance where contract_id = $1", contract_id)
+    return {r["key"] for r in rows}
+
+
+async def find_version(conn: Connection, contract_id: uuid.UUID, version: int) -> VersionRow | None:
+    row = await conn.fetchrow(
+        "select version, effective_date, payload_hash from contract_version where contract_id = $1 and version = $2",
+        contract_id,
+        version,
+    )
+    return VersionRow(row["version"], row["effective_date"], row["payload_hash"]) if row else None
+
+
+async def identity(conn: Connection, contract_id: uuid.UUID) -> Identity:
+    row = await conn.fetchrow(
+        """select c.number, c.legal_entity, cu.external_id, v.tax_jurisdiction
+           from contract c join customer cu on cu.id = c.customer_id
+           join contract_version v on v.contract_id = c.id and v.version = 1
+           where c.id = $1""",
+        contract_id,
+    )
+    return Identity(row["number"], row["legal_entity"], row["external_id"], row["tax_jurisdiction"])
+
+
+async def set_current_version(conn: Connection, contract_id: uuid.UUID, version: int) -> None:
+    await conn.execute(
+        "update contract set current_version = $2, updated_at = now() where id = $1", contract_id, version
+    )
+
+
+async def propagation_of(conn: Connection, contract_id: uuid.UUID, version: int) -> list[PropagationRow]:
+    rows = await conn.fetch(
+        """select target, status, attempts, last_error, confirmed_at, confirmed_version from propagation
+           where contract_id = $1 and version = $2 order by target""",
+        contract_id,
+        version,
+    )
+    return [PropagationRow(**dict(r)) for r in rows]
 
 
 async def lock_contract(conn: Connection, contract_id: uuid.UUID) -> Any:
@@ -192,3 +331,45 @@ async def pending_propagations(conn: Connection, contract_id: uuid.UUID, version
         version,
     )
     return [r["target"] for r in rows]
+
+
+async def confirm_propagations(
+    conn: Connection, contract_id: uuid.UUID, target: str, pushed: int, attempted: int
+) -> list[int]:
+    """The target now holds version ``pushed``: it and every earlier version not yet confirmed are.
+
+    Returns the versions this confirmed; the try counts against version ``attempted`` (the job's).
+    """
+    rows = await conn.fetch(
+        """update propagation
+           set status = 'confirmed', confirmed_version = $3, last_error = null, updated_at = now(),
+               confirmed_at = now(), attempts = attempts + (version = $4)::int
+           where contract_id = $1 and target = $2 and version <= $3 and status <> 'confirmed'
+           returning version""",
+        contract_id,
+        target,
+        pushed,
+        attempted,
+    )
+    return sorted(r["version"] for r in rows)
+
+
+async def current_version(conn: Connection, contract_id: uuid.UUID) -> int:
+    version: int = await conn.fetchval("select current_version from contract where id = $1", contract_id)
+    return version
+
+
+async def open_exceptions(conn: Connection, contract_id: uuid.UUID) -> list[tuple[uuid.UUID, str, str]]:
+    rows = await conn.fetch(
+        """select id, code, detail from exception
+           where subject_type = 'contract' and subject_id = $1 and status <> 'resolved' order by created_at""",
+        str(contract_id),
+    )
+    return [(r["id"], r["code"], r["detail"]) for r in rows]
+
+
+async def failed_propagations(conn: Connection, contract_id: uuid.UUID) -> int:
+    failed: int = await conn.fetchval(
+        "select count(*) from propagation where contract_id = $1 and status = 'failed'", contract_id
+    )
+    return failed
