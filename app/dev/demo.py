@@ -119,7 +119,7 @@ def _run(options: DemoOptions, supervisor: Supervisor, services: contextlib.Exit
     supervisor.spawn("API", _cli("serve"), env, ROOT)
     api = f"http://127.0.0.1:{options.api_port}"
     _wait_http(f"{api}/readyz", supervisor)
-    contract = asyncio.run(_seed_contract(api, keys["demo-integration"]))
+    contract = asyncio.run(_seed_contract(api, keys["demo-crm"]))  # the CRM owns contract terms
     supervisor.checkpoint()
     keys |= asyncio.run(_portal_keys(settings, options.keys_file))
     _banner(api, options.sandbox_port, keys, contract, options.keys_file)

@@ -51,12 +51,15 @@ ERP_CUSTOMERS = {
 class DemoClient:
     role: str
     customers: Sequence[str] = ()
+    system: str | None = None  # the system an integration key speaks for (field ownership)
 
 
 # Keys that need nothing in psbridge yet, minted before the contract is seeded.
 STAFF_CLIENTS: Mapping[str, DemoClient] = {
     "demo-admin": DemoClient("admin"),
     "demo-integration": DemoClient("integration"),
+    "demo-crm": DemoClient("integration", system="crm"),  # Salesforce: contracts and amendments
+    "demo-psa": DemoClient("integration", system="psa"),  # Kantata: time, expenses, acceptances
     "demo-finance": DemoClient("finance"),
     "demo-pm": DemoClient("project_manager"),
     "demo-bi": DemoClient("bi"),
@@ -97,7 +100,9 @@ async def demo_keys(db: Database, keys_file: Path, clients: Mapping[str, DemoCli
         for name, client in clients.items():
             key = known.get(name)
             if key is None or await find_client_by_key(conn, key) is None:
-                _, key = await create_client(conn, name, client.role, customers=client.customers)
+                _, key = await create_client(
+                    conn, name, client.role, customers=client.customers, system=client.system
+                )
             keys[name] = key
     recorded = {**known, **keys}
     in_demo_order = [*(n for n in DEMO_CLIENTS if n in recorded), *(n for n in recorded if n not in DEMO_CLIENTS)]

@@ -218,15 +218,18 @@ def _plan_violations(before: Terms, amendment: AmendmentIn) -> Iterator[Violatio
     plan = _amended_plan(before.milestones, changes)
     keys = {m.key for m in plan}
     removed = set(changes.remove_milestones or [])
-    for field, items in (("add_milestones", changes.add_milestones), ("update_milestones", changes.update_milestones)):
-        for index, item in enumerate(items or []):
-            unknown = sorted({k for k in (item.depends_on or []) if k not in keys})
-            if unknown:
-                yield Violation(
-                    ("changes", field, index, "depends_on"),
-                    "UNKNOWN_MILESTONE",
-                    f"milestone {item.key} depends on milestones the plan does not have: {', '.join(unknown)}",
-                )
+    asked: list[tuple[str, int, str, list[str]]] = [
+        *(("add_milestones", i, a.key, a.depends_on) for i, a in enumerate(changes.add_milestones or [])),
+        *(("update_milestones", i, u.key, u.depends_on or []) for i, u in enumerate(changes.update_milestones or [])),
+    ]
+    for field, index, key, depends_on in asked:
+        unknown = sorted({k for k in depends_on if k not in keys})
+        if unknown:
+            yield Violation(
+                ("changes", field, index, "depends_on"),
+                "UNKNOWN_MILESTONE",
+                f"milestone {key} depends on milestones the plan does not have: {', '.join(unknown)}",
+            )
     for index, key in enumerate(changes.remove_milestones or []):
         dependants = sorted(m.key for m in plan if key in m.depends_on and m.key not in removed)
         if dependants:
