@@ -389,3 +389,39 @@ async def test_a_whole_new_state_derives_the_same_amendment_as_the_change_order(
             [uuid.UUID(canonical_id), uuid.UUID(derived_id)],
         )
     assert payloads[0]["payload"] == payloads[1]["payload"]
+
+
+async def test_a_vat_id_supplied_by_amendment_unblocks_the_invoice_under_reverse_charge(api, keys, run_jobs):
+    """Lumière (docs/billing.md): DE01 bills a French customer; no VAT id blocks the invoice until an amendment."""
+    body = acme(
+        external_id="800XX0600",
+        number="SOW-2026-060",
+        legal_entity="DE01",
+        currency="EUR",
+        customer={"external_id": "LUMIERE-001", "name": "Lumière SA"},
+        tax={"jurisdiction": "FR", "customer_tax_id": None},
+        total_value="50000.00",
+        reimbursable_expenses=[],
+        milestones=[{"key": "M1", "name": "Audit", "amount": "50000.00", "due_date": "2026-04-30", "depends_on": []}],
+    )
+    contract_id = (await register(api, keys["integration"], body)).json()["id"]
+    await accept(api, keys, contract_id, "M1", "2026-04-10T09:00:00Z")
+    run = await api.post(
+        "/process/v1/billing-runs",
+        json={"as_of": "2026-04-30", "contract_id": contract_id},
+        headers=auth(keys["finance"]),
+    )
+    [invoice] = run.json()["invoices"]
+    assert invoice["status"] == "blocked" and invoice["tax"] is None
+
+    vat = {"version": 2, "effective_date": "2026-04-15", "changes": {"tax": {"customer_tax_id": "FR40303265045"}}}
+    amended = await api.post(amendments(contract_id), json=vat, headers=auth(keys["integration"]))
+    assert amended.status_code == 201, amended.text
+    assert (await contract(api, keys, contract_id))["tax"]["customer_tax_id"] == "FR40303265045"
+
+    retried = await api.post(f"/process/v1/invoices/{invoice['id']}/retry", headers=auth(keys["finance"]))
+    assert retried.status_code == 200, retried.text
+    requoted = (await api.get(f"/process/v1/invoices/{invoice['id']}", headers=auth(keys["finance"]))).json()
+    assert requoted["status"] in ("queued", "posting", "posted")
+    assert (requoted["net"], requoted["tax"], requoted["total"]) == ("50000.00", "0.00", "50000.00")
+    assert "reverse charge" in (requoted.get("notes") or "").lower()
