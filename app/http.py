@@ -73,25 +73,31 @@ BODY_TEXT_PATTERN = f"^[^{_BODY_CONTROLS}]*$"
 _URL_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+# Each item of a 422 carries a machine code too (docs/api.md): what kind of problem the field has.
+_ITEM_CODES = {"missing": "MISSING_FIELD", "extra_forbidden": "UNKNOWN_FIELD", "json_invalid": "INVALID_JSON"}
+
+
 def _field_errors(exc: ValidationError, root: str) -> list[FieldError]:
     out = []
     for err in exc.errors(include_url=False):
         loc = [root, *err["loc"]]
         if err["type"] == FIELD_ERROR:  # a model validator naming the field it is about (app.errors.field_error)
             loc += list(err.get("ctx", {}).get("field_loc", ()))
-        out.append(FieldError(loc=loc, msg=err["msg"].removeprefix("Value error, ")))
+        code = _ITEM_CODES.get(err["type"], "INVALID_VALUE")
+        out.append(FieldError(loc=loc, msg=err["msg"].removeprefix("Value error, "), code=code))
     return out
 
 
 def _control_errors(value: Any, loc: list[str | int]) -> list[FieldError]:
     """Refuse control characters up front (422) instead of failing at the insert or the outbound call (500)."""
     if isinstance(value, str):
-        return [FieldError(loc, _CONTROL_MSG)] if _BODY_CONTROL.search(value) else []
+        return [FieldError(loc, _CONTROL_MSG, "INVALID_VALUE")] if _BODY_CONTROL.search(value) else []
     if isinstance(value, dict):
         found = []
         for key, item in value.items():
             bad_key = _BODY_CONTROL.search(key)
-            found += [FieldError([*loc, key], _CONTROL_MSG)] if bad_key else _control_errors(item, [*loc, key])
+            bad = [FieldError([*loc, key], _CONTROL_MSG, "INVALID_VALUE")]
+            found += bad if bad_key else _control_errors(item, [*loc, key])
         return found
     if isinstance(value, list):
         return [e for i, item in enumerate(value) for e in _control_errors(item, [*loc, i])]
@@ -101,7 +107,9 @@ def _control_errors(value: Any, loc: list[str | int]) -> list[FieldError]:
 async def parse_body(request: Request, model: type[M]) -> M:
     raw = await request.body()
     if not raw.strip():
-        raise ValidationFailed("a JSON body is required", errors=[FieldError(["body"], "body is empty")])
+        raise ValidationFailed(
+            "a JSON body is required", errors=[FieldError(["body"], "body is empty", "MISSING_FIELD")]
+        )
     try:
         parsed = model.model_validate_json(raw)
     except ValidationError as exc:
@@ -118,7 +126,7 @@ async def parse_body(request: Request, model: type[M]) -> M:
 
 def _check_query(request: Request) -> None:
     bad = [
-        FieldError(["query", k], _CONTROL_MSG)
+        FieldError(["query", k], _CONTROL_MSG, "INVALID_VALUE")
         for k, v in request.query_params.multi_items()
         if _URL_CONTROL.search(k + v)
     ]

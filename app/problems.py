@@ -37,7 +37,8 @@ def problem(
     if code:
         body["code"] = code
     if errors:
-        body["errors"] = [e.as_dict() for e in errors]
+        # Every item names its machine code; one the raiser left out is the problem's own.
+        body["errors"] = [{"code": code, **e.as_dict()} if code and not e.code else e.as_dict() for e in errors]
     if correlation_id():
         body["correlation_id"] = correlation_id()
     # Extension members never replace the standard ones (a stray extra "status" would lie about the response).

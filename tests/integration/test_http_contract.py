@@ -32,7 +32,7 @@ def assert_problem(response: httpx.Response, status: int, code: str | None = Non
 
 def locs(body: dict[str, Any]) -> list[list[str | int]]:
     assert body["errors"], body
-    assert all({"loc", "msg"} <= e.keys() and e["msg"] for e in body["errors"]), body
+    assert all({"loc", "msg", "code"} <= e.keys() and e["msg"] for e in body["errors"]), body
     return [e["loc"] for e in body["errors"]]
 
 
@@ -291,7 +291,9 @@ async def test_a_model_validator_can_name_its_field():
     request = Request({"type": "http", "method": "POST", "headers": []}, receive)
     with pytest.raises(ValidationFailed) as raised:
         await parse_body(request, Term)
-    assert [e.as_dict() for e in raised.value.errors] == [{"loc": ["body", "end"], "msg": "must not be before start"}]
+    assert [e.as_dict() for e in raised.value.errors] == [
+        {"loc": ["body", "end"], "msg": "must not be before start", "code": "INVALID_VALUE"}
+    ]
 
 
 async def test_times_that_overflow_utc_are_422_not_500(api, keys):

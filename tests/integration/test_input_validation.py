@@ -209,7 +209,9 @@ async def test_a_body_without_a_content_type_is_415(api, keys):
     raw = b'{"query": "{ __typename }"}'
     for path in (CONTRACTS, "/graphql"):
         problem = _unsupported(await api.post(path, content=raw, headers=auth(keys["admin"])))
-        assert problem["errors"] == [{"loc": ["header", "Content-Type"], "msg": "is missing"}]
+        assert problem["errors"] == [
+            {"loc": ["header", "Content-Type"], "msg": "is missing", "code": "UNSUPPORTED_MEDIA_TYPE"}
+        ]
 
     async def chunks() -> AsyncIterator[bytes]:
         yield raw
