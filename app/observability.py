@@ -187,6 +187,7 @@ for _outcome in ("ok", "rejected", "unavailable", "error"):
 
 
 OpenExceptions = Mapping[tuple[str, str], int]  # (queue, code) -> exceptions not resolved
+PastSla = Mapping[str, int]  # queue -> exceptions not resolved whose SLA due time has passed
 
 
 @dataclass(frozen=True)
@@ -201,9 +202,10 @@ class LiveMetrics:
     queue_depth: Callable[[], Awaitable[int]]
     db: Database
     open_exceptions: Callable[[Connection], Awaitable[OpenExceptions]]
+    past_sla: Callable[[Connection], Awaitable[PastSla]]
 
     async def render(self) -> bytes:
-        families = [await self._queue_depth(), await self._exceptions_open()]
+        families = [await self._queue_depth(), await self._exceptions_open(), await self._exceptions_past_sla()]
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_Fixed([family for family in families if family is not None]))
         return generate_latest(registry)
@@ -233,6 +235,22 @@ class LiveMetrics:
             return None
         for (queue, code), count in sorted(counts.items()):
             family.add_metric([queue, code], count)
+        return family
+
+    async def _exceptions_past_sla(self) -> Metric | None:
+        family = GaugeMetricFamily(
+            "psbridge_exceptions_past_sla",
+            "Exceptions not resolved (open or acknowledged) whose SLA due time has passed, by queue",
+            labels=["queue"],
+        )
+        try:
+            async with self.db.connection() as conn:
+                counts = await self.past_sla(conn)
+        except Exception:  # as above: a scrape reports what it can while PostgreSQL is down
+            _log.warning("metrics: exceptions past SLA unavailable", exc_info=True)
+            return None
+        for queue, count in sorted(counts.items()):
+            family.add_metric([queue], count)
         return family
 
 

@@ -19,7 +19,7 @@ from app.tasks import TaskQueue
 from process_apis.billing import store
 from process_apis.billing.commands import BillingRunIn
 from process_apis.billing.rules import draft_invoice, line_tax
-from process_apis.exceptions.store import raise_exception, resolve_exceptions
+from process_apis.exceptions.store import customer_group_key, raise_exception, resolve_exceptions
 from system_apis.crm.port import CrmPort
 from system_apis.erp.port import ErpPort, ErpRejected
 from system_apis.psa.port import PsaPort
@@ -126,7 +126,8 @@ class BillingService:
                         str(invoice_id),
                         f"{quote.code}: {quote.detail}",
                         ["retry"],
-                        group_key=f"TAX_VALIDATION_FAILED:{ctx['contract_id']}",
+                        # One customer's tax data, fixed once, unblocks all its invoices.
+                        group_key=await customer_group_key(conn, "TAX_VALIDATION_FAILED", ctx["contract_id"]),
                     )
                     await record_event(
                         conn, "invoice.blocked", "invoice", str(invoice_id), {"codes": ["TAX_VALIDATION_FAILED"]}
@@ -221,6 +222,7 @@ class BillingService:
                 code,
                 detail,
             )
+            # One group for every posting failure: one ERP outage (or one fix on the ERP side) behind them all.
             await raise_exception(conn, code, "invoice", str(invoice_id), detail, ["retry"], group_key=code)
             await record_event(conn, "invoice.failed", "invoice", str(invoice_id), {"codes": [code]})
 

@@ -1,21 +1,37 @@
-"""The read model behind ``psbridge_exceptions_open``: exceptions not resolved, per queue and code."""
+"""The read models behind ``psbridge_exceptions_open`` and ``psbridge_exceptions_past_sla``.
+
+Both are read from PostgreSQL at scrape time, so every API process reports the same numbers.
+"""
 
 from __future__ import annotations
 
 from app.db import Connection
-from process_apis.exceptions.store import QUEUES
 
-__all__ = ["count_open_exceptions"]
+__all__ = ["count_open_exceptions", "count_past_sla"]
 
 
 async def count_open_exceptions(conn: Connection) -> dict[tuple[str, str], int]:
-    """``(queue, code) -> open`` for every code psbridge raises (0 when none is open), plus any other open.
+    """``(queue, code) -> open`` for every kind (0 when none is open), plus any other open combination.
 
-    Known codes are always reported, so a series that drops to zero reads 0 instead of vanishing.
+    Every kind is reported in the queue it has now, so a series that drops to zero reads 0 instead
+    of vanishing; an exception opened before its kind moved is still counted where it sits.
     """
-    counts = {(queue, code): 0 for code, queue in QUEUES.items()}
     rows = await conn.fetch(
-        "select queue, code, count(*) as open from exception where status <> 'resolved' group by queue, code"
+        """select queue, code, sum(n)::int as open from (
+               select queue, code, 0 as n from exception_kind
+               union all
+               select queue, code, 1 from exception where status <> 'resolved'
+           ) counted group by queue, code"""
     )
-    counts.update({(r["queue"], r["code"]): int(r["open"]) for r in rows})
-    return counts
+    return {(r["queue"], r["code"]): r["open"] for r in rows}
+
+
+async def count_past_sla(conn: Connection) -> dict[str, int]:
+    """``queue -> unresolved exceptions (open or acknowledged) past their SLA due time``, 0 for a queue with none."""
+    rows = await conn.fetch(
+        """select q.queue, count(e.id)::int as past_sla
+           from (select queue from exception_kind union select queue from exception where status <> 'resolved') q
+           left join exception e on e.queue = q.queue and e.status <> 'resolved' and e.sla_due_at < now()
+           group by q.queue"""
+    )
+    return {r["queue"]: r["past_sla"] for r in rows}

@@ -68,10 +68,16 @@ async def test_intra_eu_supply_without_vat_id_blocks_the_invoice_in_the_finance_
     ).json()
     [item] = queue["items"]
     assert item["subject"] == {"type": "invoice", "id": invoice["id"]}
+    # One customer's tax data blocks it: every invoice of that customer shares the group, fixed once.
+    assert item["group_key"] == "TAX_VALIDATION_FAILED:LUMIERE-001"
     acknowledged = await api.post(
         f"/process/v1/exceptions/{item['id']}/acknowledge", json={"owner": "ap-team"}, headers=auth(keys["finance"])
     )
     assert acknowledged.json()["status"] == "acknowledged" and acknowledged.json()["owner"] == "ap-team"
+    assert [(h["action"], h["actor"], h["owner"]) for h in acknowledged.json()["history"]] == [
+        ("opened", None, None),
+        ("acknowledged", "test-finance", "ap-team"),
+    ]
 
     # Nothing changed upstream: a retry re-quotes, still fails, and leaves the invoice blocked (200).
     retry = await api.post(f"/process/v1/invoices/{invoice['id']}/retry", headers=auth(keys["finance"]))

@@ -210,7 +210,7 @@ async def _context(api: httpx.AsyncClient, admin: dict[str, str]) -> dict[str, s
         "key": "M1",
         "code": "US09",
         "exception_id": exception_id,
-        "group_key": "CUSTOMER_NOT_IN_ERP",
+        "group_key": "CUSTOMER_NOT_IN_ERP:NOBODY-9",
     }
 
 
