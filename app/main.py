@@ -46,10 +46,11 @@ from experience_apis.schema import build_schema
 from process_apis.billing import routes as billing_routes
 from process_apis.contracts import routes as contract_routes
 from process_apis.exceptions import routes as exception_routes
-from process_apis.exceptions.metrics import count_open_exceptions
+from process_apis.exceptions.metrics import count_open_exceptions, count_past_sla
 from process_apis.master_data import routes as master_data_routes
 from process_apis.milestones import routes as milestone_routes
 from system_apis import routes as system_routes
+from system_apis.crm import routes as crm_routes
 
 __all__ = ["create_app"]
 
@@ -147,6 +148,7 @@ def api_routes() -> list[BaseRoute]:
         *master_data_routes.routes,
         *exception_routes.routes,
         *system_routes.routes,
+        *crm_routes.routes,
     ]
 
 
@@ -164,6 +166,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
                 queue_depth=services.queue.depth,
                 db=services.db,
                 open_exceptions=count_open_exceptions,
+                past_sla=count_past_sla,
             )
             yield
 

@@ -13,7 +13,7 @@ through a vendor's system API, reads the same response.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal, Protocol
 
@@ -89,6 +89,7 @@ class InboundPayload:
     vendor: str
     body: bytes
     subject: str | None  # the vendor's record id, when it could be read
+    id: uuid.UUID = field(default_factory=uuid.uuid4)  # what psbridge files it under (inbound_event.id)
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,6 @@ class ContractIntake(Protocol):
         """
         ...
 
-    async def reject_payload(
-        self, payload: InboundPayload, failure: MappingFailure, principal: Principal
-    ) -> uuid.UUID:
+    async def reject_payload(self, payload: InboundPayload, failure: MappingFailure, principal: Principal) -> uuid.UUID:
         """Keep a payload that could not be mapped and raise a MAPPING_FAILED exception; its id."""
         ...

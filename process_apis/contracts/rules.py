@@ -15,6 +15,11 @@ from app.canonical import ErpCustomer
 class Finding:
     code: str
     detail: str
+    cause: str | None = None  # what one fix repairs (a customer, an entity): contracts sharing it are grouped
+
+    @property
+    def group_key(self) -> str:
+        return f"{self.code}:{self.cause}" if self.cause else self.code
 
 
 @dataclass(frozen=True)
@@ -51,26 +56,32 @@ def governance_findings(
     """Every failing activation check, all at once (docs/billing.md, "Contracts and activation governance")."""
     findings = []
     if erp_customer is None:
-        findings.append(Finding("CUSTOMER_NOT_IN_ERP", f"customer {customer_external_id} is not in the ERP"))
+        findings.append(
+            Finding("CUSTOMER_NOT_IN_ERP", f"customer {customer_external_id} is not in the ERP", customer_external_id)
+        )
     elif erp_customer.subsidiary != legal_entity_code:
         findings.append(
             Finding(
                 "LEGAL_ENTITY_MISMATCH",
                 f"ERP customer {customer_external_id} belongs to subsidiary {erp_customer.subsidiary}, "
                 f"not {legal_entity_code}",
+                customer_external_id,
             )
         )
     if legal_entity is None:
-        findings.append(Finding("UNKNOWN_LEGAL_ENTITY", f"legal entity {legal_entity_code} is not configured"))
+        findings.append(
+            Finding("UNKNOWN_LEGAL_ENTITY", f"legal entity {legal_entity_code} is not configured", legal_entity_code)
+        )
     elif currency not in legal_entity.allowed_currencies:
         findings.append(
             Finding(
                 "CURRENCY_NOT_ALLOWED",
                 f"{legal_entity_code} may invoice in {', '.join(legal_entity.allowed_currencies)}, not {currency}",
+                f"{legal_entity_code}:{currency}",
             )
         )
     if not jurisdiction_known:
-        findings.append(Finding("UNKNOWN_TAX_JURISDICTION", f"the tax API does not know {jurisdiction}"))
+        findings.append(Finding("UNKNOWN_TAX_JURISDICTION", f"the tax API does not know {jurisdiction}", jurisdiction))
     return findings
 
 

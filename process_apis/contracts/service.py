@@ -121,6 +121,7 @@ class ContractService:
             )
             if not await store.insert_contract(conn, contract_id, cmd, customer_id, status):
                 raced = await store.find_by_source(conn, cmd.source, cmd.external_id)
+                assert raced is not None  # the insert lost to it
                 return await self._resend(raced, digest)
             await store.insert_version(
                 conn,
@@ -147,7 +148,7 @@ class ContractService:
     @staticmethod
     async def _raise_finding(conn: Connection, contract_id: uuid.UUID, finding: Finding) -> RaisedException:
         return await raise_exception(
-            conn, finding.code, "contract", str(contract_id), finding.detail, ["retry"], group_key=finding.code
+            conn, finding.code, "contract", str(contract_id), finding.detail, ["retry"], group_key=finding.group_key
         )
 
     async def _resend(self, row: store.SourceRow, digest: str) -> RegisteredContract:
