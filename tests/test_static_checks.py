@@ -32,6 +32,8 @@ STRICT = [
     "app/canonical/intake.py",
     "app/ownership.py",
     "process_apis/contracts/amendment_rules.py",
+    "process_apis/contracts/terms.py",
+    "process_apis/contracts/whole_state.py",
     "process_apis/ledger/reevaluation.py",
     "system_apis/erp/gated.py",
     "system_apis/crm/mapping.py",

@@ -1,5 +1,4 @@
-"""Pure amendment decisions: what a change order may change, the state it leads to, and the
-changes between two whole states (what a CRM that sends whole contracts meant).
+"""Pure amendment decisions: what a change order may change, and the terms it leads to.
 
 docs/billing.md "Amendments" reads almost line by line here. Every failing check is reported
 at once, each with its field and its code, in the order of ``CODE_ORDER``.
@@ -12,34 +11,18 @@ from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
-from app.canonical.contract import (
-    AmendmentIn,
-    ContractChanges,
-    ContractIn,
-    ExpenseAllowance,
-    MilestoneIn,
-    MilestoneUpdate,
-    RateCardEntry,
-    dependency_cycles,
-)
+from app.canonical.contract import AmendmentIn, ContractChanges, MilestoneUpdate, dependency_cycles
 from app.money import fits_minor_units, minor_units
+from process_apis.contracts.terms import Allowance, Milestone, Rate, Terms, milestone_of
 
 __all__ = [
     "CODE_ORDER",
-    "Allowance",
-    "Identity",
-    "Milestone",
     "MilestoneImpact",
-    "Rate",
-    "Terms",
     "Violation",
     "amended_terms",
     "amendment_violations",
-    "derive_changes",
     "milestone_impact",
     "new_rates",
-    "terms_of",
-    "unamendable_fields",
 ]
 
 Loc = tuple[str | int, ...]
@@ -65,74 +48,10 @@ class Violation:
 
 
 @dataclass(frozen=True)
-class Rate:
-    role: str
-    rate: Decimal
-    effective_from: date  # when it applies: max(requested_from, the amendment's effective date)
-    requested_from: date  # what the contract or amendment asked for
-    version: int
-
-
-@dataclass(frozen=True)
-class Allowance:
-    category: str
-    cap: Decimal | None
-
-
-@dataclass(frozen=True)
-class Milestone:
-    key: str
-    name: str
-    amount: Decimal
-    due_date: date | None
-    depends_on: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Terms:
-    """A contract's terms as of one version (the state an amendment starts from or leads to)."""
-
-    version: int
-    effective_date: date
-    billing_model: str
-    currency: str
-    start_date: date
-    end_date: date
-    total_value: Decimal | None
-    time_cap: Decimal | None
-    customer_tax_id: str | None
-    rate_card: tuple[Rate, ...]  # every rate of this version and the earlier ones
-    allowances: tuple[Allowance, ...]
-    milestones: tuple[Milestone, ...]
-
-
-@dataclass(frozen=True)
 class MilestoneImpact:
     added: list[str]
     changed: list[str]
     removed: list[str]
-
-
-def terms_of(contract: ContractIn, version: int = 1, effective_date: date | None = None) -> Terms:
-    """The terms a whole canonical contract states (version 1, or a CRM's whole new state)."""
-    return Terms(
-        version=version,
-        effective_date=effective_date or contract.start_date,
-        billing_model=contract.billing_model,
-        currency=contract.currency,
-        start_date=contract.start_date,
-        end_date=contract.end_date,
-        total_value=contract.total_value,
-        time_cap=contract.time_cap,
-        customer_tax_id=contract.tax.customer_tax_id,
-        rate_card=tuple(Rate(r.role, r.rate, r.effective_from, r.effective_from, version) for r in contract.rate_card),
-        allowances=tuple(Allowance(a.category, a.cap) for a in contract.reimbursable_expenses),
-        milestones=tuple(_milestone(m) for m in contract.milestones),
-    )
-
-
-def _milestone(m: MilestoneIn) -> Milestone:
-    return Milestone(m.key, m.name, m.amount, m.due_date, tuple(m.depends_on))
 
 
 def amendment_violations(before: Terms, amendment: AmendmentIn, accepted: Collection[str]) -> list[Violation]:
@@ -285,7 +204,7 @@ def _amended_plan(milestones: Sequence[Milestone], changes: ContractChanges) -> 
     updates = {u.key: u for u in changes.update_milestones or []}
     plan = [_updated(m, updates.get(m.key)) for m in milestones if m.key not in removed]
     known = {m.key for m in plan}
-    plan += [_milestone(a) for a in changes.add_milestones or [] if a.key not in known]
+    plan += [milestone_of(a) for a in changes.add_milestones or [] if a.key not in known]
     return plan
 
 
@@ -350,92 +269,3 @@ def milestone_impact(before: Terms, after: Terms) -> MilestoneImpact:
         changed=[k for k in new if k in old and new[k] != old[k]],
         removed=[k for k in old if k not in new],
     )
-
-
-@dataclass(frozen=True)
-class Identity:
-    """What makes a contract this contract: no amendment changes it."""
-
-    number: str
-    legal_entity: str
-    customer_external_id: str
-    tax_jurisdiction: str
-
-
-def unamendable_fields(identity: Identity, before: Terms, after: ContractIn) -> list[str]:
-    """Fields a whole new state changes that no amendment can (they would make it another contract)."""
-    changed = [
-        name
-        for name, old, new in (
-            ("number", identity.number, after.number),
-            ("legal_entity", identity.legal_entity, after.legal_entity),
-            ("customer.external_id", identity.customer_external_id, after.customer.external_id),
-            ("tax.jurisdiction", identity.tax_jurisdiction, after.tax.jurisdiction),
-            ("currency", before.currency, after.currency),
-            ("billing_model", before.billing_model, after.billing_model),
-            ("start_date", before.start_date, after.start_date),
-        )
-        if old != new
-    ]
-    if before.customer_tax_id and not after.tax.customer_tax_id:
-        changed.append("tax.customer_tax_id")  # an amendment may set a tax id, not remove one
-    return changed
-
-
-def derive_changes(before: Terms, after: Terms) -> ContractChanges:
-    """The amendment changes that turn ``before`` into the whole new state ``after``.
-
-    Deterministic, so a CRM resending the same state derives the same changes (a resend, not a
-    conflict). Rates merge: an entry of ``after`` is new unless ``before`` has the same role, rate
-    and requested start; a rate missing from ``after`` stays (an amendment cannot delete one).
-    """
-    data: dict[str, object] = {}
-    if after.total_value is not None and after.total_value != before.total_value:
-        data["total_value"] = after.total_value
-    if after.time_cap != before.time_cap:
-        data["time_cap"] = after.time_cap  # None here removes the cap
-    if after.end_date != before.end_date:
-        data["end_date"] = after.end_date
-    if after.customer_tax_id and after.customer_tax_id != before.customer_tax_id:
-        data["tax"] = {"customer_tax_id": after.customer_tax_id}
-    if {a.category: a.cap for a in after.allowances} != {a.category: a.cap for a in before.allowances}:
-        data["reimbursable_expenses"] = [ExpenseAllowance(category=a.category, cap=a.cap) for a in after.allowances]
-    known = {(r.role, r.rate, r.requested_from) for r in before.rate_card}
-    rates = [r for r in after.rate_card if (r.role, r.rate, r.requested_from) not in known]
-    if rates:
-        data["rate_card"] = [RateCardEntry(role=r.role, rate=r.rate, effective_from=r.requested_from) for r in rates]
-    data.update(_milestone_changes(before.milestones, after.milestones))
-    return ContractChanges.model_validate(data)
-
-
-def _milestone_changes(before: Sequence[Milestone], after: Sequence[Milestone]) -> dict[str, object]:
-    old = {m.key: m for m in before}
-    new_keys = {m.key for m in after}
-    add = [
-        MilestoneIn(key=m.key, name=m.name, amount=m.amount, due_date=m.due_date, depends_on=list(m.depends_on))
-        for m in after
-        if m.key not in old
-    ]
-    updates = [_update_between(old[m.key], m) for m in after if m.key in old and old[m.key] != m]
-    remove = [m.key for m in before if m.key not in new_keys]
-    out: dict[str, object] = {}
-    if add:
-        out["add_milestones"] = add
-    if updates:
-        out["update_milestones"] = updates
-    if remove:
-        out["remove_milestones"] = remove
-    return out
-
-
-def _update_between(old: Milestone, new: Milestone) -> MilestoneUpdate:
-    fields: dict[str, object] = {"key": new.key}
-    if new.name != old.name:
-        fields["name"] = new.name
-    if new.amount != old.amount:
-        fields["amount"] = new.amount
-    if new.due_date != old.due_date:
-        fields["due_date"] = new.due_date  # a due date cannot be cleared by amendment: None stays unchanged
-    if new.depends_on != old.depends_on:
-        fields["depends_on"] = list(new.depends_on)
-    return MilestoneUpdate.model_validate(fields)

@@ -15,7 +15,7 @@ from app.canonical import PlannedMilestone, ProjectPlan
 from app.db import Connection, Database
 from app.errors import BackendUnavailable, NotFound
 from app.outbox import record_event
-from process_apis.contracts import store
+from process_apis.contracts import propagation_store as store
 from process_apis.exceptions.store import raise_exception, resolve_exceptions
 from system_apis.erp.port import ErpPort
 from system_apis.psa.port import PsaPort

@@ -170,7 +170,7 @@ async def milestones_by_contract(
             MilestoneView(
                 key=m["key"],
                 name=m["name"],
-                amount=to_str(m["accepted_amount"] if m["accepted_at"] else m["amount"], m["currency"]),
+                amount=amount(m["accepted_amount"] if m["accepted_at"] else m["amount"], m["currency"]),
                 due_date=m["due_date"],
                 depends_on=list(m["depends_on"]),
                 status=_milestone_status(m),

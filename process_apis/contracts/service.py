@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
-from decimal import Decimal
 
-from app.access import Principal, scope_clause
+from app.access import Principal
 from app.canonical.contract import AmendmentIn, ContractIn
 from app.canonical.intake import ContractState, IntakeResult
 from app.db import Connection, Database
@@ -17,16 +15,7 @@ from app.outbox import record_audit, record_event
 from app.ownership import check_ownership
 from app.tasks import TaskQueue
 from process_apis.contracts import store
-from process_apis.contracts.amendment_rules import (
-    MilestoneImpact,
-    amended_terms,
-    amendment_violations,
-    derive_changes,
-    milestone_impact,
-    new_rates,
-    terms_of,
-    unamendable_fields,
-)
+from process_apis.contracts.amending import Amender, AmendmentImpact, AmendmentOutcome
 from process_apis.contracts.propagation import Propagator, propagation_job_id
 from process_apis.contracts.rules import (
     Finding,
@@ -35,11 +24,10 @@ from process_apis.contracts.rules import (
     milestone_sum_finding,
     payload_hash,
 )
-from process_apis.contracts.store import PropagationRow
+from process_apis.contracts.terms import terms_of
 from process_apis.contracts.views import amendment_applied, contract_registered
+from process_apis.contracts.whole_state import derive_changes, unamendable_fields
 from process_apis.exceptions.store import RaisedException, raise_exception, resolve_exceptions
-from process_apis.ledger.reevaluation import Reevaluation, reevaluate_contract
-from process_apis.ledger.store import Balances, contract_balances
 from system_apis.erp.port import ErpPort
 from system_apis.psa.port import PsaPort
 from system_apis.tax.port import TaxPort
@@ -67,39 +55,11 @@ class RegisteredContract:
     exceptions: list[RaisedException] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class AmendmentOutcome:
-    contract_id: uuid.UUID
-    version: int
-    status: str
-    effective_date: date
-    created: bool
-    propagation: list[PropagationRow]
-
-
-@dataclass(frozen=True)
-class AmendmentImpact:
-    """What an amendment would do, computed by doing it and rolling it back."""
-
-    contract_id: uuid.UUID
-    version: int
-    effective_date: date
-    currency: str
-    total_value: tuple[Decimal | None, Decimal | None]
-    milestones: MilestoneImpact
-    reevaluation: Reevaluation
-    balances: tuple[Balances, Balances]
-
-
-class _RolledBack(Exception):
-    def __init__(self, impact: AmendmentImpact) -> None:
-        self.impact = impact
-
-
 class ContractService:
     def __init__(self, db: Database, erp: ErpPort, psa: PsaPort, tax: TaxPort, queue: TaskQueue) -> None:
         self.db, self.erp, self.psa, self.tax, self.queue = db, erp, psa, tax, queue
         self.propagator = Propagator(db, erp, psa)
+        self.amender = Amender(db)
 
     # --- registration ------------------------------------------------------------------------
 
@@ -225,8 +185,7 @@ class ContractService:
 
     async def amend_contract(self, contract_id: uuid.UUID, cmd: AmendmentIn, principal: Principal) -> AmendmentOutcome:
         """Apply version n+1; the same body for a version already applied is a resend (created False)."""
-        outcome = await self._amend(contract_id, cmd, principal, dry_run=False)
-        assert isinstance(outcome, AmendmentOutcome)
+        outcome = await self.amender.amend(contract_id, cmd, principal)
         if outcome.created:
             await self._enqueue_propagation(contract_id, cmd.version)
         return outcome
@@ -235,124 +194,7 @@ class ContractService:
         self, contract_id: uuid.UUID, cmd: AmendmentIn, principal: Principal
     ) -> AmendmentImpact:
         """Everything the amendment would change, by applying it in a transaction that is rolled back."""
-        try:
-            await self._amend(contract_id, cmd, principal, dry_run=True)
-        except _RolledBack as rolled_back:
-            return rolled_back.impact
-        raise AssertionError("a dry run always rolls back")  # pragma: no cover
-
-    async def _amend(
-        self, contract_id: uuid.UUID, cmd: AmendmentIn, principal: Principal, dry_run: bool
-    ) -> AmendmentOutcome:
-        digest = payload_hash(cmd.model_dump(mode="python", exclude_unset=True))
-        async with self.db.connection() as conn:
-            await check_ownership(conn, principal, _AMENDMENT)
-        async with self.db.transaction() as conn:
-            # The row lock serialises amendments of one contract: of concurrent version-n+1 bodies one wins.
-            contract = await conn.fetchrow(
-                f"""select c.id, c.status, c.current_version, c.currency from contract c
-                    join customer cu on cu.id = c.customer_id
-                    where c.id = $1 and {scope_clause(2)} for update of c""",
-                contract_id,
-                *principal.scope_args(),
-            )
-            if contract is None:
-                raise NotFound(f"contract {contract_id} does not exist")
-            current = contract["current_version"]
-            applied = await store.find_version(conn, contract_id, cmd.version)
-            if applied is not None:
-                if applied.payload_hash != digest or dry_run:
-                    raise Conflict(
-                        f"version {cmd.version} is already applied"
-                        + (" with other changes" if applied.payload_hash != digest else ""),
-                        "VERSION_CONFLICT",
-                        current_version=current,
-                    )
-                return AmendmentOutcome(
-                    contract_id,
-                    cmd.version,
-                    contract["status"],
-                    applied.effective_date,
-                    False,
-                    await store.propagation_of(conn, contract_id, cmd.version),
-                )
-            if contract["status"] == "blocked":
-                raise Conflict("a blocked contract cannot be amended: resolve its exceptions first", "CONTRACT_BLOCKED")
-            if cmd.version != current + 1:
-                raise Conflict(
-                    f"the contract is at version {current}: the next amendment is version {current + 1}",
-                    "VERSION_CONFLICT",
-                    current_version=current,
-                )
-            impact = await self._apply(conn, contract_id, cmd, digest, principal)
-            if dry_run:
-                raise _RolledBack(impact)
-            return AmendmentOutcome(
-                contract_id,
-                cmd.version,
-                contract["status"],
-                cmd.effective_date,
-                True,
-                await store.propagation_of(conn, contract_id, cmd.version),
-            )
-
-    async def _apply(
-        self, conn: Connection, contract_id: uuid.UUID, cmd: AmendmentIn, digest: str, principal: Principal
-    ) -> AmendmentImpact:
-        before = await store.terms_at(conn, contract_id, cmd.version - 1)
-        violations = amendment_violations(before, cmd, await store.accepted_milestones(conn, contract_id))
-        if violations:
-            raise ValidationFailed(
-                f"the amendment cannot apply: {'; '.join(v.msg for v in violations)}",
-                code=violations[0].code,
-                errors=[FieldError(["body", *v.loc], v.msg, v.code) for v in violations],
-            )
-        after = amended_terms(before, cmd)
-        identity = await store.identity(conn, contract_id)
-        balances_before = await contract_balances(conn, contract_id)
-        await store.insert_version(
-            conn,
-            contract_id,
-            after,
-            identity.tax_jurisdiction,
-            new_rates(cmd),
-            cmd.model_dump(mode="json", exclude_unset=True),
-            digest,
-            cmd.reason,
-        )
-        await store.set_current_version(conn, contract_id, cmd.version)
-        reevaluation = await reevaluate_contract(conn, contract_id, cmd.effective_date)
-        balances_after = await contract_balances(conn, contract_id)
-        impact = AmendmentImpact(
-            contract_id=contract_id,
-            version=cmd.version,
-            effective_date=cmd.effective_date,
-            currency=before.currency,
-            total_value=(before.total_value, after.total_value),
-            milestones=milestone_impact(before, after),
-            reevaluation=reevaluation,
-            balances=(balances_before, balances_after),
-        )
-        await record_event(
-            conn,
-            "contract.amended",
-            "contract",
-            str(contract_id),
-            {
-                "version": cmd.version,
-                "effective_date": cmd.effective_date.isoformat(),
-                "reason": cmd.reason,
-                "milestones": {
-                    "added": impact.milestones.added,
-                    "changed": impact.milestones.changed,
-                    "removed": impact.milestones.removed,
-                },
-            },
-        )
-        await record_audit(
-            conn, principal.name, "contract.amend", "contract", str(contract_id), {"version": cmd.version}
-        )
-        return impact
+        return await self.amender.preview(contract_id, cmd, principal)
 
     # --- a CRM's whole state -----------------------------------------------------------------
 

@@ -13,8 +13,9 @@ from app.money import to_str
 from app.responses import Amount, ApiModel, ExceptionRef, Page, amount
 
 if TYPE_CHECKING:  # the service builds these from its results; imported for types only (no cycle)
-    from process_apis.contracts.service import AmendmentImpact, AmendmentOutcome, RegisteredContract
-    from process_apis.contracts.store import PropagationRow
+    from process_apis.contracts.amending import AmendmentImpact, AmendmentOutcome
+    from process_apis.contracts.propagation_store import PropagationRow
+    from process_apis.contracts.service import RegisteredContract
 
 __all__ = [
     "AmendmentApplied",

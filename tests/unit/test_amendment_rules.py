@@ -11,16 +11,9 @@ import pytest
 from pydantic import ValidationError
 
 from app.canonical.contract import ACME_CHANGE_ORDER, ACME_EXAMPLE, AmendmentIn, ContractIn
-from process_apis.contracts.amendment_rules import (
-    Identity,
-    amended_terms,
-    amendment_violations,
-    derive_changes,
-    milestone_impact,
-    new_rates,
-    terms_of,
-    unamendable_fields,
-)
+from process_apis.contracts.amendment_rules import amended_terms, amendment_violations, milestone_impact, new_rates
+from process_apis.contracts.terms import Identity, terms_of
+from process_apis.contracts.whole_state import derive_changes, unamendable_fields
 
 ACME = terms_of(ContractIn.model_validate(ACME_EXAMPLE))
 
