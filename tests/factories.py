@@ -15,6 +15,20 @@ from app.dev.seed import ACME_CONTRACT
 CONTRACTS = "/process/v1/contracts"
 
 
+# Lumière SA, a French customer billed by DE01 (the demo's story 6): reverse charge needs its VAT id.
+LUMIERE = dict(
+    external_id="800XX0600",
+    number="SOW-2026-060",
+    legal_entity="DE01",
+    currency="EUR",
+    customer={"external_id": "LUMIERE-001", "name": "Lumière SA"},
+    tax={"jurisdiction": "FR", "customer_tax_id": None},
+    total_value="50000.00",
+    reimbursable_expenses=[],
+    milestones=[{"key": "M1", "name": "Audit", "amount": "50000.00", "due_date": "2026-04-30", "depends_on": []}],
+)
+
+
 def acme(**changes: Any) -> dict[str, Any]:
     """The Acme fixed-fee contract of the demo, with top-level fields replaced."""
     body = copy.deepcopy(ACME_CONTRACT)

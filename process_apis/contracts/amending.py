@@ -91,7 +91,7 @@ class Amender:
         async with self.db.transaction() as conn:
             # The row lock serialises amendments of one contract: of concurrent version-n+1 bodies one wins.
             contract = await conn.fetchrow(
-                f"""select c.id, c.status, c.current_version, c.currency from contract c
+                f"""select c.id, c.status, c.current_version from contract c
                     join customer cu on cu.id = c.customer_id
                     where c.id = $1 and {scope_clause(2)} for update of c""",
                 contract_id,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import re
 import threading
 from collections.abc import Iterator
@@ -47,6 +46,7 @@ from tests.e2e.support import (
     stack_env,
     wait_for,
 )
+from tests.salesforce import encode, salesforce_event
 
 pytestmark = pytest.mark.e2e
 
@@ -328,49 +328,13 @@ def test_register_amend_race_and_propagate_across_processes(stack: Stack) -> Non
 def _salesforce_event(contract_id: str, number: str, billing_model: str = "Fixed Fee") -> str:
     """API.md's Salesforce event for the demo's terms, as JSON text: currency fields are JSON numbers
     with their cents (``300000.00``), as Salesforce sends them."""
-    number_marker = "@@number:"
-    event = {
-        "Contract": {
-            "Id": contract_id,
-            "ContractNumber": number,
-            "Version__c": 1,
-            "AccountId": "ACME-001",
-            "Account": {"Name": "Acme Holdings"},
-            "StartDate": "2026-01-05",
-            "EndDate": "2026-12-18",
-            "CurrencyIsoCode": "USD",
-            "Status": "Activated",
-            "CustomerSignedDate": "2026-01-02",
-            "Legal_Entity__c": "US01",
-            "Billing_Model__c": billing_model,
-            "Total_Value__c": f"{number_marker}300000.00",
-            "Time_Cap__c": None,
-            "Tax_Jurisdiction__c": "US-NY",
-            "Customer_Tax_Id__c": None,
-            "Signed_Document_URI__c": f"docs://sow/{number}.pdf",
-            "Signed_Document_SHA256__c": None,
-        },
-        "OpportunityLineItems": [
-            {
-                "Milestone_Key__c": key,
-                "Name": name,
-                "TotalPrice": f"{number_marker}{amount}",
-                "ServiceDate": due,
-                "Depends_On__c": depends,
-            }
-            for key, name, amount, due, depends in (
-                ("M1", "Discovery", "100000.00", "2026-03-31", ""),
-                ("M2", "Design", "120000.00", "2026-06-30", "M1"),
-                ("M3", "Rollout", "80000.00", "2026-10-31", "M2"),
-            )
-        ],
-        "Rate_Cards__r": [
-            {"Role__c": "consultant", "Rate__c": f"{number_marker}200.00", "Effective_From__c": "2026-01-05"}
-        ],
-        "Expense_Allowances__r": [{"Category__c": "travel", "Cap__c": f"{number_marker}15000.00"}],
-    }
-    text = json.dumps(event, ensure_ascii=False)
-    return re.sub(f'"{number_marker}([0-9.]+)"', r"\1", text)
+    event = salesforce_event(
+        Id=contract_id,
+        ContractNumber=number,
+        Billing_Model__c=billing_model,
+        Signed_Document_URI__c=f"docs://sow/{number}.pdf",
+    )
+    return encode(event).decode()
 
 
 def test_a_salesforce_event_maps_to_the_canonical_contract_and_a_bad_one_is_kept_as_an_exception(

@@ -13,7 +13,7 @@ from app.access import Principal
 from app.auth import create_client
 from app.canonical.contract import ACME_CHANGE_ORDER, ContractIn
 from app.canonical.intake import ContractState
-from tests.factories import acme, auth, register
+from tests.factories import LUMIERE, acme, auth, register
 
 
 def change_order(**changes: Any) -> dict[str, Any]:
@@ -393,17 +393,7 @@ async def test_a_whole_new_state_derives_the_same_amendment_as_the_change_order(
 
 async def test_a_vat_id_supplied_by_amendment_unblocks_the_invoice_under_reverse_charge(api, keys, run_jobs):
     """Lumière (docs/billing.md): DE01 bills a French customer; no VAT id blocks the invoice until an amendment."""
-    body = acme(
-        external_id="800XX0600",
-        number="SOW-2026-060",
-        legal_entity="DE01",
-        currency="EUR",
-        customer={"external_id": "LUMIERE-001", "name": "Lumière SA"},
-        tax={"jurisdiction": "FR", "customer_tax_id": None},
-        total_value="50000.00",
-        reimbursable_expenses=[],
-        milestones=[{"key": "M1", "name": "Audit", "amount": "50000.00", "due_date": "2026-04-30", "depends_on": []}],
-    )
+    body = acme(**LUMIERE)
     contract_id = (await register(api, keys["integration"], body)).json()["id"]
     await accept(api, keys, contract_id, "M1", "2026-04-10T09:00:00Z")
     run = await api.post(

@@ -2,19 +2,7 @@
 
 from __future__ import annotations
 
-from tests.factories import acme, auth, register
-
-LUMIERE = dict(
-    external_id="800XX0600",
-    number="SOW-2026-060",
-    legal_entity="DE01",
-    currency="EUR",
-    customer={"external_id": "LUMIERE-001", "name": "Lumière SA"},
-    tax={"jurisdiction": "FR", "customer_tax_id": None},
-    total_value="50000.00",
-    reimbursable_expenses=[],
-    milestones=[{"key": "M1", "name": "Audit", "amount": "50000.00", "due_date": "2026-04-30", "depends_on": []}],
-)
+from tests.factories import LUMIERE, acme, auth, register
 
 
 async def test_retry_activates_a_blocked_contract_once_governance_passes(api, keys, sandbox, run_jobs):
