@@ -415,3 +415,33 @@ async def test_a_vat_id_supplied_by_amendment_unblocks_the_invoice_under_reverse
     assert requoted["status"] in ("queued", "posting", "posted")
     assert (requoted["net"], requoted["tax"], requoted["total"]) == ("50000.00", "0.00", "50000.00")
     assert "reverse charge" in (requoted.get("notes") or "").lower()
+
+
+async def test_hostile_amendments_are_422_naming_the_field_and_change_nothing(api, keys, run_jobs):
+    contract_id = await active_acme(api, keys, run_jobs)
+    integration = auth(keys["integration"])
+    many = [{"key": f"X{i}", "name": "x", "amount": "1"} for i in range(501)]
+    cases = [
+        ({"version": 2, "effective_date": "2026-06-01T00:00:00Z"}, ["body", "effective_date"]),
+        ({"version": 2, "effective_date": "2026-06-01", "changes": {"total_value": 360000}}, None),
+        ({"version": 2, "effective_date": "2026-06-01", "changes": {"total_value": "1E+999999999"}}, None),
+        ({"version": 2, "effective_date": "2026-06-01", "changes": {"add_milestones": many}}, None),
+        ({"version": 2, "effective_date": "2026-06-01", "changes": {"owner": "me"}}, ["body", "changes", "owner"]),
+        ({"version": 10**12, "effective_date": "2026-06-01"}, ["body", "version"]),
+        ({"version": 2, "effective_date": "2026-06-01", "reason": "a\x00b"}, None),
+    ]
+    for body, loc in cases:
+        response = await api.post(amendments(contract_id), json=body, headers=integration)
+        assert response.status_code == 422, (body, response.text)
+        problem = response.json()
+        assert problem["errors"] and all(e.get("code") for e in problem["errors"]), problem
+        if loc:
+            assert loc in [e["loc"] for e in problem["errors"]], problem
+    query = await api.post(amendments(contract_id) + "?dry_run=maybe", json=ACME_CHANGE_ORDER, headers=integration)
+    assert query.status_code == 422 and query.json()["errors"][0]["loc"] == ["query", "dry_run"]
+    malformed = await api.post(
+        "/process/v1/contracts/not-a-uuid/amendments", json=ACME_CHANGE_ORDER, headers=integration
+    )
+    assert malformed.status_code == 404
+    detail = await contract(api, keys, contract_id)
+    assert detail["version"] == 1 and len(detail["versions"]) == 1
