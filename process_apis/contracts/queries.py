@@ -17,6 +17,7 @@ from app.errors import NotFound
 from app.money import to_str
 from app.pagination import PageQuery, after_keys, page_of
 from app.responses import amount
+from process_apis.contracts.propagation_store import PropagationRow
 from process_apis.contracts.views import (
     ContractDetail,
     ContractPage,
@@ -26,11 +27,10 @@ from process_apis.contracts.views import (
     ExpenseAllowanceView,
     MilestoneView,
     OpenException,
-    Propagation,
-    PropagationState,
     RateView,
     TaxTermsView,
 )
+from process_apis.contracts.views import propagation as present_propagation
 
 __all__ = ["ContractFilter", "find_contract_summary", "get_contract", "list_contracts", "milestones_by_contract"]
 
@@ -40,21 +40,6 @@ class ContractFilter(PageQuery):
         default=None, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$", description="Customer external id"
     )
     status: Literal["active", "blocked"] | None = None
-
-
-def _propagation(rows: list[Any]) -> Propagation:
-    return Propagation(
-        **{
-            r["target"]: PropagationState(
-                status=r["status"],
-                attempts=r["attempts"],
-                last_error=r["last_error"],
-                confirmed_at=r["confirmed_at"],
-                confirmed_version=r["confirmed_version"],
-            )
-            for r in rows
-        }
-    )
 
 
 async def get_contract(conn: Connection, contract_id: uuid.UUID, principal: Principal) -> ContractDetail:
@@ -89,9 +74,13 @@ async def get_contract(conn: Connection, contract_id: uuid.UUID, principal: Prin
         str(contract_id),
     )
     currency = c["currency"]
-    by_version: dict[int, list[Any]] = {}
+    by_version: dict[int, list[PropagationRow]] = {}
     for p in propagation:
-        by_version.setdefault(p["version"], []).append(p)
+        by_version.setdefault(p["version"], []).append(
+            PropagationRow(
+                p["target"], p["status"], p["attempts"], p["last_error"], p["confirmed_at"], p["confirmed_version"]
+            )
+        )
     latest = versions[-1]
     return ContractDetail(
         id=c["id"],
@@ -122,7 +111,7 @@ async def get_contract(conn: Connection, contract_id: uuid.UUID, principal: Prin
         reimbursable_expenses=[
             ExpenseAllowanceView(category=a["category"], cap=to_str(a["cap"], currency)) for a in allowances
         ],
-        propagation=_propagation(by_version.get(c["current_version"], [])),
+        propagation=present_propagation(by_version.get(c["current_version"], [])),
         versions=[
             ContractVersionView(
                 version=v["version"],
@@ -133,7 +122,7 @@ async def get_contract(conn: Connection, contract_id: uuid.UUID, principal: Prin
                 time_cap=to_str(v["time_cap"], currency),
                 customer_tax_id=v["customer_tax_id"],
                 created_at=v["created_at"],
-                propagation=_propagation(by_version.get(v["version"], [])),
+                propagation=present_propagation(by_version.get(v["version"], [])),
             )
             for v in versions
         ],

@@ -13,6 +13,7 @@ from app.access import Right
 from app.canonical.contract import AmendmentIn, ContractIn
 from app.http import Operation, endpoint, json_response, parse_body, parse_path, parse_query, principal_of
 from process_apis.contracts import queries
+from process_apis.contracts.amendment_rules import CODE_ORDER
 from process_apis.contracts.views import (
     AmendmentApplied,
     AmendmentPreview,
@@ -120,17 +121,7 @@ routes: list[Route] = [
                 403: ("FIELD_NOT_OWNED",),
                 404: ("NOT_FOUND",),
                 409: ("VERSION_CONFLICT", "CONTRACT_BLOCKED"),
-                422: (
-                    "VALIDATION_FAILED",
-                    "INVALID_EFFECTIVE_DATE",
-                    "INVALID_END_DATE",
-                    "UNKNOWN_MILESTONE",
-                    "DUPLICATE_MILESTONE",
-                    "MILESTONE_ACCEPTED",
-                    "MILESTONES_DO_NOT_SUM",
-                    "MILESTONE_DEPENDENCY_CYCLE",
-                    "INVALID_AMOUNT",
-                ),
+                422: ("VALIDATION_FAILED", *CODE_ORDER),
             },
         ),
     ),
