@@ -28,6 +28,8 @@ class Right(StrEnum):
     READ_CONTRACTS = "contracts:read"  # contracts, versions, milestones, propagation
     WRITE_CONTRACTS = "contracts:write"  # register and amend (the CRM's side)
     ACCEPT_MILESTONES = "milestones:accept"
+    WRITE_WORK = "work:write"  # post, correct and void time entries and expenses (the PSA's side)
+    READ_WORK = "work:read"  # time entries and expenses, their versions and transactions
     READ_BILLING = "billing:read"  # invoices, and billed / unbilled / held money
     RUN_BILLING = "billing:run"  # billing runs, invoice retries
     WORK_EXCEPTIONS = "exceptions:work"  # read, acknowledge, resolve, retry work items
@@ -46,6 +48,8 @@ GRANTS: Mapping[Role, frozenset[Right]] = {
             Right.READ_CONTRACTS,
             Right.WRITE_CONTRACTS,
             Right.ACCEPT_MILESTONES,
+            Right.WRITE_WORK,
+            Right.READ_WORK,
             Right.WORK_EXCEPTIONS,
             Right.READ_MASTER_DATA,
         }
@@ -55,6 +59,7 @@ GRANTS: Mapping[Role, frozenset[Right]] = {
             Right.READ_CONTRACTS,
             Right.READ_BILLING,
             Right.RUN_BILLING,
+            Right.READ_WORK,
             Right.WORK_EXCEPTIONS,
             Right.READ_MASTER_DATA,
             Right.READ_BACKENDS,
@@ -66,6 +71,7 @@ GRANTS: Mapping[Role, frozenset[Right]] = {
             Right.READ_CONTRACTS,
             Right.ACCEPT_MILESTONES,
             Right.READ_BILLING,
+            Right.READ_WORK,
             Right.WORK_EXCEPTIONS,
             Right.READ_MASTER_DATA,
         }

@@ -22,6 +22,7 @@ from process_apis.exceptions.service import ExceptionService
 from process_apis.intake.service import IntakeService
 from process_apis.milestones.service import MilestoneService
 from process_apis.recovery.service import RecoveryService
+from process_apis.work.service import WorkService
 from system_apis.crm.client import HttpCrm
 from system_apis.crm.mapping import VendorMappings
 from system_apis.erp.client import HttpErp
@@ -47,6 +48,7 @@ class Services:
     fx: FxPort
     contracts: ContractService
     milestones: MilestoneService
+    work: WorkService
     billing: BillingService
     recovery: RecoveryService
     exceptions: ExceptionService
@@ -98,6 +100,7 @@ async def build_services(
             fx=fx,
             contracts=contracts,
             milestones=MilestoneService(db),
+            work=WorkService(db, fx),
             billing=billing,
             recovery=RecoveryService(db, queue),
             exceptions=ExceptionService(db, contracts, billing, intake),

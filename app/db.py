@@ -6,15 +6,17 @@ and hand it to the SQL functions of their ``store`` module.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 import orjson
 
 __all__ = ["Connection", "Database", "create_pool", "dumps", "loads"]
+
+T = TypeVar("T")
 
 
 def _default(value: Any) -> Any:
@@ -39,6 +41,7 @@ class Connection(Protocol):
     async def fetch(self, query: str, *args: Any) -> list[Any]: ...
     async def fetchrow(self, query: str, *args: Any) -> Any: ...
     async def fetchval(self, query: str, *args: Any) -> Any: ...
+    async def copy_records_to_table(self, table_name: str, *, records: Any, columns: Any = None) -> str: ...
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -60,6 +63,18 @@ class Database:
     async def transaction(self) -> AsyncIterator[Connection]:
         async with self.pool.acquire() as conn, conn.transaction():
             yield conn
+
+    async def retrying(self, work: Callable[[Connection], Awaitable[T]], attempts: int = 3) -> T:
+        """Run ``work`` in a transaction, again from the start when PostgreSQL aborts it for a conflict
+        another transaction caused (a deadlock, a unique key a concurrent insert took first)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.transaction() as conn:
+                    return await work(conn)
+            except (asyncpg.DeadlockDetectedError, asyncpg.UniqueViolationError, asyncpg.SerializationError):
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:

@@ -25,6 +25,7 @@ from app.errors import FIELD_ERROR, FieldError, Forbidden, NotFound, ValidationF
 __all__ = [
     "BODY_TEXT_PATTERN",
     "Operation",
+    "control_errors",
     "endpoint",
     "json_response",
     "parse_body",
@@ -102,6 +103,11 @@ def _control_errors(value: Any, loc: list[str | int]) -> list[FieldError]:
     if isinstance(value, list):
         return [e for i, item in enumerate(value) for e in _control_errors(item, [*loc, i])]
     return []
+
+
+def control_errors(value: Any, loc: list[str | int]) -> list[FieldError]:
+    """The control characters a parsed JSON value holds, each as an error naming where it is."""
+    return _control_errors(value, loc)
 
 
 async def parse_body(request: Request, model: type[M]) -> M:

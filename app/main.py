@@ -49,6 +49,7 @@ from process_apis.exceptions import routes as exception_routes
 from process_apis.exceptions.metrics import count_open_exceptions, count_past_sla
 from process_apis.master_data import routes as master_data_routes
 from process_apis.milestones import routes as milestone_routes
+from process_apis.work import routes as work_routes
 from system_apis import routes as system_routes
 from system_apis.crm import routes as crm_routes
 
@@ -144,6 +145,7 @@ def api_routes() -> list[BaseRoute]:
     return [
         *contract_routes.routes,
         *milestone_routes.routes,
+        *work_routes.routes,
         *billing_routes.routes,
         *master_data_routes.routes,
         *exception_routes.routes,

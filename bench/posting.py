@@ -116,14 +116,14 @@ class RepeatResult:
 
 
 class Child:
-    """A ``python -m app.cli ...`` process; its output goes to a file (no pipe can fill up and block it)."""
+    """A ``python -m app.cli ...`` process (or ``-m module``); its output goes to a file (no pipe can fill up)."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path, module: str = "app.cli") -> None:
         self.name = name
         self.log = log_dir / f"{name}.log"
         with self.log.open("wb") as out:
             self.popen = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", *args],
+                [sys.executable, "-m", module, *args],
                 env=env,
                 cwd=log_dir,  # no stray .env is read
                 stdin=subprocess.DEVNULL,

@@ -100,9 +100,7 @@ async def demo_keys(db: Database, keys_file: Path, clients: Mapping[str, DemoCli
         for name, client in clients.items():
             key = known.get(name)
             if key is None or await find_client_by_key(conn, key) is None:
-                _, key = await create_client(
-                    conn, name, client.role, customers=client.customers, system=client.system
-                )
+                _, key = await create_client(conn, name, client.role, customers=client.customers, system=client.system)
             keys[name] = key
     recorded = {**known, **keys}
     in_demo_order = [*(n for n in DEMO_CLIENTS if n in recorded), *(n for n in recorded if n not in DEMO_CLIENTS)]

@@ -28,7 +28,7 @@ from process_apis.contracts.amendment_rules import (
 )
 from process_apis.contracts.propagation_store import PropagationRow
 from process_apis.contracts.rules import payload_hash
-from process_apis.ledger.reevaluation import Reevaluation, reevaluate_contract
+from process_apis.ledger.engine import Reevaluation, reevaluate_contract
 from process_apis.ledger.store import Balances, contract_balances
 
 __all__ = ["AmendmentImpact", "AmendmentOutcome", "Amender"]
@@ -162,7 +162,7 @@ class Amender:
             cmd.reason,
         )
         await store.set_current_version(conn, contract_id, cmd.version)
-        reevaluation = await reevaluate_contract(conn, contract_id, cmd.effective_date)
+        reevaluation = await reevaluate_contract(conn, contract_id)
         balances_after = await contract_balances(conn, contract_id)
         impact = AmendmentImpact(
             contract_id=contract_id,

@@ -28,6 +28,7 @@ from process_apis.contracts.terms import terms_of
 from process_apis.contracts.views import amendment_applied, contract_registered
 from process_apis.contracts.whole_state import derive_changes, unamendable_fields
 from process_apis.exceptions.store import RaisedException, raise_exception, resolve_exceptions
+from process_apis.ledger.engine import WORK_HOLD_CODES, reevaluate_contract
 from system_apis.erp.port import ErpPort
 from system_apis.psa.port import PsaPort
 from system_apis.tax.port import TaxPort
@@ -163,9 +164,11 @@ class ContractService:
                 return str(contract["status"])
             stale = await conn.fetch(
                 """select code from exception where subject_type = 'contract' and subject_id = $1
-                   and status <> 'resolved' and code <> all($2::text[]) and code <> 'PROPAGATION_FAILED'""",
+                   and status <> 'resolved' and code <> all($2::text[]) and code <> 'PROPAGATION_FAILED'
+                   and code <> all($3::text[])""",
                 str(contract_id),
                 codes,
+                WORK_HOLD_CODES,  # the work's holds resolve when re-evaluation releases them
             )
             await resolve_exceptions(conn, "contract", str(contract_id), [r["code"] for r in stale])
             for f in findings:
@@ -173,6 +176,8 @@ class ContractService:
             if findings:
                 return "blocked"
             await conn.execute("update contract set status = 'active', updated_at = now() where id = $1", contract_id)
+            # Work held CONTRACT_BLOCKED is judged again now, in the activation's transaction.
+            await reevaluate_contract(conn, contract_id)
             version = contract["current_version"]
             await record_event(
                 conn, "contract.activated", "contract", str(contract_id), {"version": version, "codes": []}

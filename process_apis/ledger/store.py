@@ -1,14 +1,32 @@
-"""Reads of a contract's money: what is unbilled and what is held, as docs/billing.md defines them."""
+"""SQL of the ledger: the only module that writes ``billing_transaction`` (with ``invoicing`` for
+the billing run's claims). Reads return the frozen records of ``ledger.records``."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from app.db import Connection
+from app.observability import correlation_id
+from process_apis.ledger.records import EntryBook, EntryContent, Pending, RateStart, WorkTerms
+from process_apis.ledger.settlement import Plan
 
-__all__ = ["Balances", "contract_balances"]
+__all__ = [
+    "Balances",
+    "capped_books",
+    "Rejudgeable",
+    "content_of",
+    "contract_balances",
+    "rejudgeable",
+    "entry_books",
+    "load_terms",
+    "pool_invoiced",
+    "write_plan",
+]
 
 
 @dataclass(frozen=True)
@@ -28,3 +46,276 @@ async def contract_balances(conn: Connection, contract_id: uuid.UUID) -> Balance
         contract_id,
     )
     return Balances(row["unbilled"], row["held"])
+
+
+async def load_terms(conn: Connection, contract_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, WorkTerms]:
+    """Each contract's newest term, caps and categories, and every rate of every version: one round trip."""
+    rows = await conn.fetch(
+        """select c.id, c.currency, c.billing_model, c.status, v.start_date, v.end_date, v.time_cap,
+                  (select coalesce(json_agg(json_build_object('role', r.role, 'rate', r.rate::text,
+                                   'start', r.effective_from, 'version', r.version)), '[]')
+                   from rate_card_entry r where r.contract_id = c.id) as rates,
+                  (select coalesce(json_agg(json_build_object('category', e.category, 'cap', e.cap::text)), '[]')
+                   from expense_category e where e.contract_id = c.id and e.version = c.current_version) as allowances
+           from contract c join contract_version v on v.contract_id = c.id and v.version = c.current_version
+           where c.id = any($1::uuid[])""",
+        list(contract_ids),
+    )
+    return {
+        r["id"]: WorkTerms(
+            contract_id=r["id"],
+            currency=r["currency"],
+            billing_model=r["billing_model"],
+            blocked=r["status"] == "blocked",
+            start_date=r["start_date"],
+            end_date=r["end_date"],
+            time_cap=r["time_cap"],
+            allowances={a["category"]: _dec(a["cap"]) for a in r["allowances"]},
+            rates=tuple(
+                RateStart(x["role"], Decimal(x["rate"]), date.fromisoformat(x["start"]), x["version"])
+                for x in r["rates"]
+            ),
+        )
+        for r in rows
+    }
+
+
+def _dec(text: str | None) -> Decimal | None:
+    return Decimal(text) if text is not None else None
+
+
+_BOOK = """e.id, e.kind, e.contract_id, e.source, e.external_id, e.service_date, e.role, e.category, e.rate,
+           e.billing, e.code, e.value, e.adjusting,
+           (select coalesce(sum(t.amount) filter (where t.billing = 'billable'), 0)
+            from billing_transaction t where t.entry_id = e.id and t.invoice_id is not null) as invoiced,
+           exists(select 1 from billing_transaction t where t.entry_id = e.id and t.invoice_id is not null)
+             as has_invoiced"""
+_PENDING = """coalesce(json_agg(json_build_object('id', t.id, 'kind', t.kind, 'amount', t.amount::text,
+                                                'billing', t.billing) order by t.created_at, t.id), '[]')"""
+
+
+def _book(r: Any, pending: Any) -> EntryBook:
+    return EntryBook(
+        id=r["id"],
+        kind=r["kind"],
+        contract_id=r["contract_id"],
+        source=r["source"],
+        external_id=r["external_id"],
+        service_date=r["service_date"],
+        role=r["role"],
+        category=r["category"],
+        rate=r["rate"],
+        billing=r["billing"],
+        code=r["code"],
+        value=r["value"],
+        adjusting=r["adjusting"],
+        invoiced=r["invoiced"],
+        has_invoiced=r["has_invoiced"],
+        pending=tuple(
+            Pending(uuid.UUID(p["id"]), p["kind"], Decimal(p["amount"]), p["billing"]) for p in pending or ()
+        ),
+    )
+
+
+async def entry_books(conn: Connection, entry_ids: list[uuid.UUID]) -> dict[uuid.UUID, EntryBook]:
+    """The stored money of these entries: judgement, invoiced sum, pending transactions."""
+    if not entry_ids:
+        return {}
+    rows = await conn.fetch(
+        f"""select {_BOOK},
+                   (select {_PENDING} from billing_transaction t
+                    where t.entry_id = e.id and t.invoice_id is null and t.status in ('unbilled', 'held')) as pending
+            from work_entry e where e.id = any($1::uuid[])""",
+        entry_ids,
+    )
+    return {r["id"]: _book(r, r["pending"]) for r in rows}
+
+
+async def capped_books(
+    conn: Connection, pools: set[tuple[uuid.UUID, str]], exclude: Iterable[uuid.UUID]
+) -> list[EntryBook]:
+    """Every other entry with money pending in a capped pool: room that moves may move it."""
+    if not pools:
+        return []
+    rows = await conn.fetch(
+        f"""with p as (
+                select t.entry_id, {_PENDING} as pending from billing_transaction t
+                where t.contract_id = any($1::uuid[]) and t.invoice_id is null and t.status in ('unbilled', 'held')
+                  and t.entry_id is not null and not (t.entry_id = any($2::uuid[]))
+                group by t.entry_id)
+            select {_BOOK}, p.pending from p join work_entry e on e.id = p.entry_id""",
+        list({contract_id for contract_id, _ in pools}),
+        list(exclude),
+    )
+    books = [_book(r, r["pending"]) for r in rows]
+    return [b for b in books if (b.contract_id, b.pool) in pools]
+
+
+async def pool_invoiced(conn: Connection, contract_ids: Iterable[uuid.UUID]) -> dict[tuple[uuid.UUID, str], Decimal]:
+    """Billable money of each (contract, pool) already on an invoice (a blocked one included): what a cap has spent."""
+    rows = await conn.fetch(
+        """select t.contract_id,
+                  case when t.subject_type = 'time_entry' then 'time' else 'expense:' || t.category end as pool,
+                  sum(t.amount) as amount
+           from billing_transaction t
+           where t.contract_id = any($1::uuid[]) and t.status = 'invoiced' and t.billing = 'billable'
+             and t.entry_id is not null
+           group by 1, 2""",
+        list(contract_ids),
+    )
+    return {(r["contract_id"], r["pool"]): r["amount"] for r in rows}
+
+
+_TXN_COLUMNS = [
+    "id", "contract_id", "entry_id", "kind", "subject_type", "subject_id", "service_date", "role", "rate",
+    "quantity", "category", "amount", "currency", "cost_amount", "billing", "status", "reason",
+    "is_adjustment", "is_release", "correlation_id",
+]  # fmt: skip
+
+
+async def write_plan(conn: Connection, plan: Plan, stored_by_caller: set[uuid.UUID]) -> None:
+    """Write a settlement: new transactions by COPY, changed ones and superseded ones in one statement
+    each, entries whose state moved (but those the caller writes itself), and a release event each."""
+    cid = correlation_id()
+    if plan.inserts:
+        await conn.copy_records_to_table(
+            "billing_transaction",
+            records=[
+                (
+                    t.id,
+                    t.contract_id,
+                    t.entry_id,
+                    t.kind,
+                    t.subject_type,
+                    str(t.entry_id),
+                    t.service_date,
+                    t.role,
+                    t.rate,
+                    t.quantity,
+                    t.category,
+                    t.amount,
+                    t.currency,
+                    t.cost_amount,
+                    t.billing,
+                    "unbilled" if t.billing == "billable" else "held",
+                    t.reason,
+                    t.is_adjustment,
+                    t.is_release,
+                    cid,
+                )  # fmt: skip
+                for t in plan.inserts
+            ],
+            columns=_TXN_COLUMNS,
+        )
+    if plan.updates:
+        u = plan.updates
+        await conn.execute(
+            """update billing_transaction t
+                  set amount = x.amount, billing = x.billing,
+                      status = case when x.billing = 'billable' then 'unbilled' else 'held' end,
+                      reason = x.reason, service_date = x.service_date, role = x.role, rate = x.rate,
+                      quantity = x.quantity, category = x.category, updated_at = now()
+               from unnest($1::uuid[], $2::numeric[], $3::text[], $4::text[], $5::date[], $6::text[],
+                           $7::numeric[], $8::numeric[], $9::text[])
+                    as x(id, amount, billing, reason, service_date, role, rate, quantity, category)
+               where t.id = x.id and t.invoice_id is null""",
+            [x.id for x in u], [x.amount for x in u], [x.billing for x in u], [x.reason for x in u],
+            [x.service_date for x in u], [x.role for x in u], [x.rate for x in u], [x.quantity for x in u],
+            [x.category for x in u],
+        )  # fmt: skip
+    if plan.superseded:
+        await conn.execute(
+            """update billing_transaction set status = 'superseded', updated_at = now()
+               where id = any($1::uuid[]) and invoice_id is null""",
+            plan.superseded,
+        )
+    moved = [s for s in plan.settled.values() if s.changed and s.entry_id not in stored_by_caller]
+    if moved:
+        await conn.execute(
+            """update work_entry e
+                  set billing = x.billing, code = x.code, value = x.value, adjusting = x.adjusting,
+                      rate = case when x.judged then x.rate else e.rate end,
+                      fx_rate = case when x.judged then x.fx_rate else e.fx_rate end,
+                      converted_amount = case when x.judged then x.converted else e.converted_amount end,
+                      cost_amount = case when x.judged then x.cost else e.cost_amount end, updated_at = now()
+               from unnest($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::bool[], $6::bool[],
+                           $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[])
+                    as x(id, billing, code, value, adjusting, judged, rate, fx_rate, converted, cost)
+               where e.id = x.id""",
+            [s.entry_id for s in moved], [s.billing for s in moved], [s.code for s in moved],
+            [s.value for s in moved], [s.adjusting for s in moved], [s.priced is not None for s in moved],
+            [s.priced.rate if s.priced else None for s in moved],
+            [s.priced.fx_rate if s.priced else None for s in moved],
+            [s.priced.converted if s.priced else None for s in moved],
+            [s.priced.cost if s.priced else None for s in moved],
+        )  # fmt: skip
+    if plan.released:
+        r = plan.released
+        await conn.execute(
+            """insert into outbox_event (event_type, subject_type, subject_id, payload, correlation_id)
+               select 'transaction.released', 'billing_transaction', x.id::text,
+                      jsonb_build_object('entry_id', x.entry_id, 'external_id', x.external_id,
+                                         'amount', x.amount::text), $5
+               from unnest($1::uuid[], $2::uuid[], $3::text[], $4::numeric[])
+                    as x(id, entry_id, external_id, amount)""",
+            [x.transaction_id for x in r], [x.entry_id for x in r], [x.external_id for x in r],
+            [x.amount for x in r], cid,
+        )  # fmt: skip
+
+
+def content_of(kind: str, contract_id: uuid.UUID, v: Any) -> EntryContent:
+    """An entry version row (``work_entry_version``) as the rules read it."""
+    return EntryContent(
+        kind=kind,  # type: ignore[arg-type]
+        contract_id=contract_id,
+        service_date=v["service_date"],
+        resource_external_id=v["resource_external_id"],
+        resource_name=v["resource_name"],
+        role=v["role"],
+        cost_rate=v["cost_rate"],
+        hours=v["hours"],
+        description=v["description"],
+        category=v["category"],
+        amount=v["amount"],
+        currency=v["currency"],
+        receipt_uri=v["receipt_uri"],
+        approved_at=v["approved_at"],
+        voided=v["voided"],
+    )
+
+
+@dataclass(frozen=True)
+class Rejudgeable:
+    book: EntryBook
+    content: EntryContent
+    fx_rate: Decimal | None
+
+
+async def rejudgeable(conn: Connection, contract_id: uuid.UUID) -> list[Rejudgeable]:
+    """Entries a change of terms may re-price: nothing of theirs invoiced (amendments never create
+    adjustments), or held without a value (nothing to rewrite), and not voided."""
+    rows = await conn.fetch(
+        f"""select {_BOOK}, e.fx_rate as stored_fx,
+                   (select {_PENDING} from billing_transaction t
+                    where t.entry_id = e.id and t.invoice_id is null and t.status in ('unbilled', 'held')) as pending,
+                   v.service_date as v_date, v.resource_external_id, v.resource_name, v.role as v_role, v.cost_rate,
+                   v.hours, v.description, v.category as v_category, v.amount, v.currency, v.receipt_uri,
+                   v.approved_at, v.voided
+            from work_entry e join work_entry_version v on v.entry_id = e.id and v.version = e.current_version
+            where e.contract_id = $1 and e.status <> 'voided'
+              and (e.value is null or not exists (
+                   select 1 from billing_transaction t where t.entry_id = e.id and t.invoice_id is not null))""",
+        contract_id,
+    )
+    return [
+        Rejudgeable(
+            _book(r, r["pending"]),
+            content_of(
+                r["kind"],
+                r["contract_id"],
+                {**dict(r), "service_date": r["v_date"], "role": r["v_role"], "category": r["v_category"]},
+            ),
+            r["stored_fx"],
+        )
+        for r in rows
+    ]

@@ -1,0 +1,144 @@
+"""The ledger's verb: settle a contract's work (judge, allocate caps, write the transactions).
+
+A library of the process layer, not a service: the caller (ingestion, an amendment or its dry
+run, activation, a billing run, an exception retry) owns the transaction and holds the contract's
+row lock, so two API processes settling the same contract take turns and caps stay exact.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from app.db import Connection
+from process_apis.exceptions.store import raise_exception, resolve_exceptions
+from process_apis.ledger import store
+from process_apis.ledger.records import EntryContent, Judged, Priced, Released, Repriced, WorkTerms
+from process_apis.ledger.rules import CAP_CODES, HOLD_CODES, price_expense, price_time
+from process_apis.ledger.settlement import Plan, settle
+
+__all__ = [
+    "WORK_HOLD_CODES",
+    "FxKey",
+    "Reevaluation",
+    "fx_key",
+    "judge",
+    "plan_work",
+    "reevaluate_contract",
+    "settle_work",
+    "sync_holds",
+    "write_work",
+]
+
+FxKey = tuple[date, str, str]  # (day, from currency, to currency)
+_SYNCED = [*HOLD_CODES, *CAP_CODES]
+WORK_HOLD_CODES = [c for c in _SYNCED if c != "CONTRACT_BLOCKED"]  # exceptions only the ledger opens
+_RETRYABLE = {"FX_RATE_MISSING"}
+
+
+def judge(terms: WorkTerms, content: EntryContent, fx_rate: Decimal | None) -> Priced:
+    """Time and expenses differ only in how they are priced."""
+    if content.kind == "time":
+        return price_time(terms, content)
+    return price_expense(terms, content, fx_rate)
+
+
+def fx_key(terms: WorkTerms, content: EntryContent) -> FxKey | None:
+    """The FX rate an expense needs (None for time and for an expense in the contract currency)."""
+    if content.kind != "expense" or content.currency is None or content.currency == terms.currency:
+        return None
+    return (content.service_date, content.currency, terms.currency)
+
+
+async def plan_work(conn: Connection, terms: Mapping[uuid.UUID, WorkTerms], judged: Sequence[Judged]) -> Plan:
+    """Allocate every cap of these contracts with the judged entries in it: what to write, not written yet."""
+    pools = {(cid, pool) for cid, t in terms.items() for pool in t.capped_pools()}
+    kept = await store.capped_books(conn, pools, (j.book.id for j in judged))
+    invoiced = await store.pool_invoiced(conn, {cid for cid, _ in pools}) if pools else {}
+    return settle(terms, judged, kept, invoiced)
+
+
+async def write_work(conn: Connection, plan: Plan, stored_by_caller: set[uuid.UUID]) -> None:
+    """Write a plan's transactions and the entries whose state moved.
+
+    ``stored_by_caller``: entries whose row the caller writes itself first (ingestion writes new and
+    corrected entries with their versions, from the plan's ``settled``).
+    """
+    await store.write_plan(conn, plan, stored_by_caller)
+
+
+async def settle_work(conn: Connection, terms: Mapping[uuid.UUID, WorkTerms], judged: Sequence[Judged]) -> Plan:
+    plan = await plan_work(conn, terms, judged)
+    await write_work(conn, plan, set())
+    return plan
+
+
+async def sync_holds(conn: Connection, contract_ids: Iterable[uuid.UUID]) -> None:
+    """One open work-queue exception per (code, contract) while anything is held for that code."""
+    ids = [str(c) for c in contract_ids]
+    held = {
+        (str(r["contract_id"]), r["code"]): r["n"]
+        for r in await conn.fetch(
+            """select contract_id, code, count(*) as n from work_entry
+               where contract_id = any($1::uuid[]) and code = any($2::text[]) group by 1, 2""",
+            ids,
+            _SYNCED,
+        )
+    }
+    open_now = {
+        (r["subject_id"], r["code"])
+        for r in await conn.fetch(
+            """select subject_id, code from exception where subject_type = 'contract' and subject_id = any($1)
+               and code = any($2::text[]) and status <> 'resolved'""",
+            ids,
+            _SYNCED,
+        )
+    }
+    for contract_id, code in sorted(held.keys() - open_now):
+        n = held[(contract_id, code)]
+        await raise_exception(
+            conn,
+            code,
+            "contract",
+            contract_id,
+            f"{n} entr{'y' if n == 1 else 'ies'} of the contract held: {code}",
+            ["retry"] if code in _RETRYABLE else [],
+        )
+    for contract_id, code in sorted(open_now - held.keys()):
+        await resolve_exceptions(conn, "contract", contract_id, [code])
+
+
+@dataclass(frozen=True)
+class Reevaluation:
+    repriced: list[Repriced] = field(default_factory=list)
+    released: list[Released] = field(default_factory=list)
+
+
+async def reevaluate_contract(
+    conn: Connection, contract_id: uuid.UUID, fx: Mapping[FxKey, Decimal | None] | None = None
+) -> Reevaluation:
+    """Re-judge the contract's work that nothing invoiced yet under its terms now, and re-allocate its caps.
+
+    After an amendment (new rates from its effective date, caps, categories, term), an activation,
+    or FX rates that arrived (``fx``: fetched by the caller before its transaction). Entries with
+    invoiced money keep their value — amendments never create adjustments — and only move with room.
+    """
+    terms = await store.load_terms(conn, [contract_id])
+    if contract_id not in terms:
+        return Reevaluation()
+    t = terms[contract_id]
+    judged = []
+    for r in await store.rejudgeable(conn, contract_id):
+        key = fx_key(t, r.content)
+        rate = Decimal(1) if key is None else (fx or {}).get(key) or r.fx_rate
+        priced = judge(t, r.content, rate)
+        book = r.book
+        before = (book.billing, book.code) if book.code not in CAP_CODES else ("billable", None)
+        rebuild = (priced.value, priced.billing, priced.code) != (book.value, *before)
+        judged.append(Judged(book, priced, r.content, book.adjusting, rebuild))
+    plan = await settle_work(conn, terms, judged)
+    await sync_holds(conn, [contract_id])
+    return Reevaluation(plan.repriced, plan.released)

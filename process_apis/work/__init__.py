@@ -1,0 +1,1 @@
+"""Time entries and expenses from the PSA: ingestion, corrections, voids, and their state."""

@@ -1,0 +1,171 @@
+"""/process/v1/time-entries and /process/v1/expenses: batches, one entry's state, voids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.access import Right
+from app.db import loads
+from app.errors import DomainError, FieldError, ValidationFailed
+from app.http import Operation, control_errors, endpoint, json_response, parse_path, principal_of
+from app.types import Code, ExternalId
+from process_apis.ledger.records import EntryKind
+from process_apis.work.commands import MAX_ENTRIES, BatchIn, ControlledEntry
+from process_apis.work.views import (
+    BatchResults,
+    EntryView,
+    ExpenseBatchResults,
+    entry_view,
+    expense_results,
+    time_results,
+)
+
+
+class EntryPath(BaseModel):
+    source: Code
+    external_id: ExternalId
+
+
+class _Envelope(BaseModel):
+    source: Code
+    entries: list[Any]
+
+
+def _too_many(count: int) -> DomainError:
+    return DomainError(
+        detail=f"a batch holds at most {MAX_ENTRIES} entries; this one has {count}",
+        code="PAYLOAD_TOO_LARGE",
+        status=413,
+        title="Content too large",
+    )
+
+
+async def parse_batch(request: Request) -> tuple[str, list[Any]]:
+    """The envelope only: the count limit first (413 before any entry is looked at), then its shape (422)."""
+    raw = await request.body()
+    try:
+        body = loads(raw)
+    except ValueError:
+        raise ValidationFailed(
+            "the body is not valid JSON", errors=[FieldError(["body"], "invalid JSON", "INVALID_JSON")]
+        ) from None
+    if isinstance(body, dict) and isinstance(body.get("entries"), list) and len(body["entries"]) > MAX_ENTRIES:
+        raise _too_many(len(body["entries"]))
+    try:
+        envelope = _Envelope.model_validate(body)
+    except ValidationError as exc:
+        errors = [
+            FieldError(["body", *e["loc"]], e["msg"], "MISSING_FIELD" if e["type"] == "missing" else "INVALID_VALUE")
+            for e in exc.errors(include_url=False)
+        ]
+        raise ValidationFailed("the batch envelope is invalid", errors=errors) from None
+    extra = sorted(set(body) - {"source", "entries"})
+    if extra:
+        raise ValidationFailed(
+            "the batch envelope is invalid",
+            errors=[FieldError(["body", k], "Extra inputs are not permitted", "UNKNOWN_FIELD") for k in extra],
+        )
+    entries = envelope.entries
+    if b"\\u00" in raw or b"\x7f" in raw:  # a control character can only hide behind an escape or DEL
+        entries = [ControlledEntry(e, found) if (found := control_errors(e, [])) else e for e in entries]
+    return envelope.source, entries
+
+
+async def _ingest(request: Request, kind: EntryKind) -> list[Any]:
+    source, entries = await parse_batch(request)
+    return await request.app.state.services.work.ingest(kind, source, entries, principal_of(request))  # type: ignore[no-any-return]
+
+
+async def post_time_entries(request: Request) -> Response:
+    return json_response(time_results(await _ingest(request, "time")))
+
+
+async def post_expenses(request: Request) -> Response:
+    return json_response(expense_results(await _ingest(request, "expense")))
+
+
+def _getter(kind: EntryKind):  # type: ignore[no-untyped-def]
+    async def get_entry(request: Request) -> Response:
+        path = parse_path(request, EntryPath)
+        detail = await request.app.state.services.work.entry(kind, path.source, path.external_id, principal_of(request))
+        return json_response(entry_view(detail))
+
+    return get_entry
+
+
+def _voider(kind: EntryKind):  # type: ignore[no-untyped-def]
+    async def void_entry(request: Request) -> Response:
+        path = parse_path(request, EntryPath)
+        principal = principal_of(request)
+        await request.app.state.services.work.void(kind, path.source, path.external_id, principal)
+        detail = await request.app.state.services.work.entry(kind, path.source, path.external_id, principal)
+        return json_response(entry_view(detail))
+
+    return void_entry
+
+
+_INGEST_ERRORS = {
+    403: ("FORBIDDEN", "FIELD_NOT_OWNED"),
+    413: ("PAYLOAD_TOO_LARGE",),
+    422: ("VALIDATION_FAILED",),
+}
+
+
+def _routes(kind: EntryKind, plural: str, noun: str, nouns: str, results: type[BaseModel], post: Any) -> list[Route]:
+    base = f"/process/v1/{plural}"
+    one = f"{base}/{{source}}/{{external_id}}"
+    return [
+        endpoint(
+            base,
+            "POST",
+            post,
+            Operation(
+                f"ingest{nouns}",
+                f"Send up to {MAX_ENTRIES} {noun.lower()}s: each judged, priced, capped or held; per-entry results",
+                Right.WRITE_WORK,
+                body=BatchIn,
+                response=results,
+                tags=("work",),
+                errors=_INGEST_ERRORS,
+            ),
+        ),
+        endpoint(
+            one,
+            "GET",
+            _getter(kind),
+            Operation(
+                f"get{noun}",
+                f"One {noun.lower()}'s state, versions and transactions (why is it unbilled?)",
+                Right.READ_WORK,
+                path=EntryPath,
+                response=EntryView,
+                tags=("work",),
+                errors={404: ("NOT_FOUND", "UNKNOWN_ENTRY")},
+            ),
+        ),
+        endpoint(
+            one,
+            "DELETE",
+            _voider(kind),
+            Operation(
+                f"void{noun}",
+                f"Void a {noun.lower()} (deleted or unapproved upstream): its value becomes 0; history stays",
+                Right.WRITE_WORK,
+                path=EntryPath,
+                response=EntryView,
+                tags=("work",),
+                errors={403: ("FORBIDDEN", "FIELD_NOT_OWNED"), 404: ("NOT_FOUND", "UNKNOWN_ENTRY")},
+            ),
+        ),
+    ]
+
+
+routes: list[Route] = [
+    *_routes("time", "time-entries", "TimeEntry", "TimeEntries", BatchResults, post_time_entries),
+    *_routes("expense", "expenses", "Expense", "Expenses", ExpenseBatchResults, post_expenses),
+]

@@ -1,0 +1,306 @@
+"""Time entries and expenses: take a batch from the PSA, judge it as a set, settle it in one transaction.
+
+A batch costs a fixed number of statements whatever its size: the contracts it names are locked
+(in id order: two API processes settling one contract take turns, caps stay exact), their terms
+read once, the stored entries read once, and every write is a COPY or one ``unnest`` statement.
+FX rates are fetched before the transaction (no HTTP call inside one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+from app.access import Principal
+from app.db import Connection, Database
+from app.errors import BackendUnavailable, FieldError, NotFound
+from app.ownership import check_ownership
+from process_apis.ledger.engine import (
+    FxKey,
+    fx_key,
+    judge,
+    plan_work,
+    reevaluate_contract,
+    sync_holds,
+    write_work,
+)
+from process_apis.ledger.records import EntryBook, EntryContent, EntryKind, Judged, Settled
+from process_apis.ledger.settlement import Plan, settled_of_book
+from process_apis.ledger.store import entry_books, load_terms
+from process_apis.work import store
+from process_apis.work.commands import Parsed, Rejected, content_hash, parse_entry
+from process_apis.work.store import EntryDetail, EntryRow, NewVersion, StoredEntry
+from system_apis.fx.port import FxPort
+
+__all__ = ["EntryResult", "WorkService"]
+
+_OWNED_FIELD = {"time": ("time_entry", "hours"), "expense": ("expense", "amount")}
+_EVENTS = {"accepted": "entry.accepted", "held": "entry.held", "corrected": "entry.corrected", "voided": "entry.voided"}
+FX_CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class EntryResult:
+    """One entry's result: what the request did to it (``status``) and its state after the whole request."""
+
+    external_id: str | None
+    status: str
+    billing: str | None = None
+    amount: Decimal | None = None
+    held_amount: Decimal | None = None
+    adjustment_amount: Decimal | None = None
+    currency: str | None = None
+    codes: list[str] = field(default_factory=list)
+    converted_amount: Decimal | None = None
+    errors: list[FieldError] | None = None
+
+
+@dataclass
+class _Identity:
+    """One external id as the request walks it in list order."""
+
+    id: uuid.UUID
+    external_id: str
+    contract_id: uuid.UUID
+    content: EntryContent
+    hash: str
+    version: int
+    is_new: bool
+    converted: Decimal | None = None  # as stored
+    status: str | None = None  # what the request last did to it (None: untouched)
+    versions: list[NewVersion] = field(default_factory=list)
+
+
+class WorkService:
+    def __init__(self, db: Database, fx: FxPort) -> None:
+        self.db, self.fx = db, fx
+
+    async def ingest(
+        self, kind: EntryKind, source: str, raw_entries: list[object], principal: Principal
+    ) -> list[EntryResult]:
+        parsed = [parse_entry(kind, i, raw) for i, raw in enumerate(raw_entries)]
+        named = sorted({p.contract_id for p in parsed if isinstance(p, Parsed) and p.contract_id is not None})
+        fx = await self._fx_rates(kind, parsed, named)
+
+        async def work(conn: Connection) -> list[EntryResult]:
+            await check_ownership(conn, principal, [_OWNED_FIELD[kind]])
+            return await _Batch(conn, kind, source, principal, parsed, fx).settle(named)
+
+        return await self.db.retrying(work)
+
+    async def _fx_rates(
+        self, kind: EntryKind, parsed: list[Parsed | Rejected], contract_ids: list[uuid.UUID]
+    ) -> dict[FxKey, Decimal | None]:
+        """The day's rate for every foreign-currency expense, each distinct (day, pair) asked once."""
+        if kind != "expense" or not contract_ids:
+            return {}
+        async with self.db.connection() as conn:
+            currencies = await store.contract_currencies(conn, contract_ids)
+        keys = {
+            (p.content.service_date, p.content.currency, currencies[p.content.contract_id])
+            for p in parsed
+            if isinstance(p, Parsed) and p.content is not None and p.content.contract_id in currencies
+            and p.content.currency is not None and p.content.currency != currencies[p.content.contract_id]
+        }  # fmt: skip
+        return await self.fetch_fx(keys)
+
+    async def fetch_fx(self, keys: set[FxKey]) -> dict[FxKey, Decimal | None]:
+        """Rates for these keys; an FX API that cannot answer leaves them missing (held, retried later)."""
+        gate = asyncio.Semaphore(FX_CONCURRENCY)
+
+        async def one(key: FxKey) -> tuple[FxKey, Decimal | None]:
+            async with gate:
+                try:
+                    return key, await self.fx.find_rate(*key)
+                except BackendUnavailable:
+                    return key, None
+
+        return dict(await asyncio.gather(*(one(k) for k in sorted(keys))))
+
+    async def void(self, kind: EntryKind, source: str, external_id: str, principal: Principal) -> EntryResult:
+        """DELETE: the entry's new value is 0; an unknown entry is a 404."""
+        async with self.db.connection() as conn:
+            if await store.entry_detail(conn, kind, source, external_id, principal) is None:
+                raise NotFound(f"no {kind} entry {external_id} from {source}", "UNKNOWN_ENTRY")
+        [result] = await self.ingest(kind, source, [{"external_id": external_id, "void": True}], principal)
+        return result
+
+    async def entry(self, kind: EntryKind, source: str, external_id: str, principal: Principal) -> EntryDetail:
+        async with self.db.connection() as conn:
+            detail = await store.entry_detail(conn, kind, source, external_id, principal)
+        if detail is None:
+            raise NotFound(f"no {kind} entry {external_id} from {source}", "UNKNOWN_ENTRY")
+        return detail
+
+    async def reprice_fx(self, contract_id: uuid.UUID) -> None:
+        """Re-price the contract's expenses held FX_RATE_MISSING with rates fetched now (billing run, retry)."""
+        async with self.db.connection() as conn:
+            keys = await store.missing_fx(conn, contract_id)
+        if not keys:
+            return
+        rates = await self.fetch_fx(keys)
+        async with self.db.transaction() as conn:
+            if await store.lock_contract(conn, contract_id):
+                await reevaluate_contract(conn, contract_id, rates)
+
+
+class _Batch:
+    """One request's settlement, inside its transaction."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        kind: EntryKind,
+        source: str,
+        principal: Principal,
+        parsed: list[Parsed | Rejected],
+        fx: dict[FxKey, Decimal | None],
+    ) -> None:
+        self.conn, self.kind, self.source, self.principal, self.parsed, self.fx = (
+            conn,
+            kind,
+            source,
+            principal,
+            parsed,
+            fx,
+        )
+
+    async def settle(self, named: list[uuid.UUID]) -> list[EntryResult]:
+        conn = self.conn
+        visible = await store.lock_contracts(conn, named, self.principal)
+        ids = sorted({p.external_id for p in self.parsed if isinstance(p, Parsed)})
+        stored = await store.stored_entries(conn, self.kind, self.source, ids)
+        # Voids and corrections that move contracts name an entry of a contract not locked yet.
+        others = sorted({s.contract_id for s in stored.values()} - set(named))
+        if others:
+            await store.lock_contracts(conn, others, self.principal)
+            stored = await store.stored_entries(conn, self.kind, self.source, ids)
+        terms = await load_terms(conn, visible | {s.contract_id for s in stored.values()})
+        identities = {ext: _identity_of(s) for ext, s in stored.items() if s.contract_id in terms}
+        outcomes = [self._walk(p, identities, visible) for p in self.parsed]
+        touched = [i for i in identities.values() if i.versions]
+        books = await entry_books(conn, [i.id for i in identities.values() if not i.is_new])
+        judged = []
+        for i in touched:
+            book = books.get(i.id) or _new_book(i, self.kind, self.source)
+            t = terms[i.contract_id]
+            key = fx_key(t, i.content)
+            priced = judge(t, i.content, Decimal(1) if key is None else self.fx.get(key))
+            adjusting = book.adjusting or book.has_invoiced
+            judged.append(Judged(book, priced, i.content, adjusting, rebuild=True))
+        plan = await plan_work(conn, terms, judged)
+        rows = [self._row(i, j, plan) for i, j in zip(touched, judged, strict=True)]
+        await store.write_entries(conn, rows)
+        await store.insert_versions(conn, [v for i in touched for v in i.versions])
+        await write_work(conn, plan, {i.id for i in touched})
+        await store.insert_events(conn, [_event(r) for r in rows])
+        await sync_holds(conn, {i.contract_id for i in touched})
+        return [self._result(o, identities, books, plan, terms) for o in outcomes]
+
+    def _walk(
+        self, p: Parsed | Rejected, identities: dict[str, _Identity], visible: set[uuid.UUID]
+    ) -> tuple[str, str | None, list[str], list[FieldError] | None]:
+        """Apply one entry in list order: (status, external id, codes, errors)."""
+        if isinstance(p, Rejected):
+            return "rejected", p.external_id, ["INVALID_ENTRY"], p.errors
+        cur = identities.get(p.external_id)
+        if p.content is None:  # a void
+            if cur is None:
+                return "rejected", p.external_id, ["UNKNOWN_ENTRY"], None
+            if not cur.content.voided:
+                self._new_version(cur, replace(cur.content, voided=True), "voided")
+            return "voided", p.external_id, [], None
+        if p.code is not None:
+            return "rejected", p.external_id, [p.code], None
+        if p.contract_id not in visible:
+            return "rejected", p.external_id, ["UNKNOWN_CONTRACT"], None
+        if cur is not None and cur.contract_id != p.contract_id:
+            return "rejected", p.external_id, ["CONTRACT_CHANGED"], None
+        digest = content_hash(p.content)
+        if cur is not None and cur.hash == digest:
+            return "duplicate", p.external_id, [], None
+        if cur is None:
+            assert p.contract_id is not None
+            cur = _Identity(uuid.uuid4(), p.external_id, p.contract_id, p.content, digest, 0, True)
+            identities[p.external_id] = cur
+            self._new_version(cur, p.content, "new", digest)
+            return "new", p.external_id, [], None
+        self._new_version(cur, p.content, "corrected", digest)
+        return "corrected", p.external_id, [], None
+
+    @staticmethod
+    def _new_version(cur: _Identity, content: EntryContent, status: str, digest: str | None = None) -> None:
+        cur.version += 1
+        cur.content, cur.hash = content, digest or content_hash(content)
+        cur.status = "corrected" if status == "new" and cur.versions else status
+        cur.versions.append(NewVersion(cur.id, cur.version, content, cur.hash))
+
+    def _row(self, i: _Identity, j: Judged, plan: Plan) -> EntryRow:
+        settled = plan.settled[i.id]
+        status = i.status or "accepted"
+        if status == "new":
+            status = "held" if settled.billing == "held" else "accepted"
+        return EntryRow(
+            i.id, self.kind, self.source, i.external_id, i.content, i.version, status, settled, j.priced,
+            i.is_new,
+        )  # fmt: skip
+
+    def _result(
+        self,
+        outcome: tuple[str, str | None, list[str], list[FieldError] | None],
+        identities: dict[str, _Identity],
+        books: dict[uuid.UUID, EntryBook],
+        plan: Plan,
+        terms: dict,  # type: ignore[type-arg]
+    ) -> EntryResult:
+        status, external_id, codes, errors = outcome
+        if status == "rejected":
+            return EntryResult(external_id, "rejected", codes=codes, errors=errors)
+        assert external_id is not None
+        i = identities[external_id]
+        s: Settled = plan.settled.get(i.id) or settled_of_book(books[i.id])
+        if status == "new":
+            status = "held" if s.billing == "held" else "accepted"
+        currency = terms[i.contract_id].currency
+        converted = s.priced.converted if s.priced else i.converted
+        return EntryResult(
+            external_id=external_id,
+            status=status,
+            billing=s.billing,
+            amount=s.billable,
+            held_amount=s.held,
+            adjustment_amount=s.adjustment,
+            currency=currency,
+            codes=[s.code] if s.code else [],
+            converted_amount=converted,
+        )
+
+
+def _identity_of(s: StoredEntry) -> _Identity:
+    return _Identity(
+        s.id, s.content_external_id, s.contract_id, s.content, s.content_hash, s.current_version, False,
+        s.converted_amount,
+    )  # fmt: skip
+
+
+def _new_book(i: _Identity, kind: EntryKind, source: str) -> EntryBook:
+    return EntryBook(
+        id=i.id, kind=kind, contract_id=i.contract_id, source=source, external_id=i.external_id,
+        service_date=i.content.service_date, role=i.content.role, category=i.content.category, rate=None,
+        billing="held", code=None, value=None, adjusting=False, is_new=True,
+    )  # fmt: skip
+
+
+def _event(r: EntryRow) -> tuple[str, uuid.UUID, dict[str, object]]:
+    s = r.settled
+    return (
+        _EVENTS[r.status],
+        r.id,
+        {
+            "kind": r.kind, "source": r.source, "external_id": r.external_id, "contract_id": str(r.content.contract_id),
+            "version": r.version, "billing": s.billing, "amount": str(s.billable),
+            "held_amount": str(s.held) if s.held is not None else None, "codes": [s.code] if s.code else [],
+        },
+    )  # fmt: skip

@@ -1,0 +1,319 @@
+"""SQL of time entries and expenses: identities and versions (the ledger writes their money).
+
+Every write is set-based: new rows by COPY, changed rows by one ``unnest`` update.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from app.access import Principal, scope_clause
+from app.db import Connection
+from app.observability import correlation_id
+from process_apis.ledger.records import EntryContent, EntryKind, Priced, Settled
+from process_apis.ledger.store import content_of
+
+__all__ = [
+    "EntryRow",
+    "NewVersion",
+    "StoredEntry",
+    "contract_currencies",
+    "insert_events",
+    "insert_versions",
+    "lock_contract",
+    "lock_contracts",
+    "missing_fx",
+    "stored_entries",
+    "write_entries",
+]
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    id: uuid.UUID
+    content_external_id: str
+    contract_id: uuid.UUID
+    current_version: int
+    status: str
+    content: EntryContent
+    content_hash: str
+    converted_amount: Decimal | None
+
+
+async def contract_currencies(conn: Connection, contract_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    rows = await conn.fetch("select id, currency from contract where id = any($1::uuid[])", contract_ids)
+    return {r["id"]: r["currency"] for r in rows}
+
+
+async def lock_contracts(conn: Connection, contract_ids: list[uuid.UUID], principal: Principal) -> set[uuid.UUID]:
+    """Lock the contracts the key may see, in id order (no deadlock between two batches): one settlement at a time."""
+    rows = await conn.fetch(
+        f"""select c.id from contract c join customer cu on cu.id = c.customer_id
+            where c.id = any($1::uuid[]) and {scope_clause(2)} order by c.id for update of c""",
+        contract_ids,
+        *principal.scope_args(),
+    )
+    return {r["id"] for r in rows}
+
+
+async def lock_contract(conn: Connection, contract_id: uuid.UUID) -> bool:
+    """Lock one contract for psbridge's own re-evaluation (no API key behind it)."""
+    return bool(await conn.fetchval("select true from contract where id = $1 for update", contract_id))
+
+
+async def missing_fx(conn: Connection, contract_id: uuid.UUID) -> set[tuple[date, str, str]]:
+    """The (day, from, to) rates the contract's expenses held FX_RATE_MISSING wait for."""
+    rows = await conn.fetch(
+        """select distinct v.service_date, v.currency, c.currency as contract_currency
+           from work_entry e join contract c on c.id = e.contract_id
+           join work_entry_version v on v.entry_id = e.id and v.version = e.current_version
+           where e.contract_id = $1 and e.code = 'FX_RATE_MISSING'""",
+        contract_id,
+    )
+    return {(r["service_date"], r["currency"], r["contract_currency"]) for r in rows}
+
+
+async def stored_entries(
+    conn: Connection, kind: EntryKind, source: str, external_ids: list[str]
+) -> dict[str, StoredEntry]:
+    rows = await conn.fetch(
+        """select e.id, e.external_id, e.contract_id, e.current_version, e.status, e.converted_amount, v.*
+           from work_entry e join work_entry_version v on v.entry_id = e.id and v.version = e.current_version
+           where e.kind = $1 and e.source = $2 and e.external_id = any($3::text[])""",
+        kind,
+        source,
+        external_ids,
+    )
+    return {
+        r["external_id"]: StoredEntry(
+            r["id"],
+            r["external_id"],
+            r["contract_id"],
+            r["current_version"],
+            r["status"],
+            content_of(kind, r["contract_id"], r),
+            r["content_hash"],
+            r["converted_amount"],
+        )
+        for r in rows
+    }
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    entry_id: uuid.UUID
+    version: int
+    content: EntryContent
+    content_hash: str
+
+
+async def insert_versions(conn: Connection, versions: Sequence[NewVersion]) -> None:
+    cid = correlation_id()
+    await conn.copy_records_to_table(
+        "work_entry_version",
+        records=[
+            (
+                v.entry_id,
+                v.version,
+                c.resource_external_id,
+                c.resource_name,
+                c.role,
+                c.cost_rate,
+                c.category,
+                c.amount,
+                c.currency,
+                c.receipt_uri,
+                c.service_date,
+                c.hours,
+                c.description,
+                c.approved_at,
+                c.voided,
+                v.content_hash,
+                cid,
+            )  # fmt: skip
+            for v in versions
+            for c in [v.content]
+        ],
+        columns=[
+            "entry_id",
+            "version",
+            "resource_external_id",
+            "resource_name",
+            "role",
+            "cost_rate",
+            "category",
+            "amount",
+            "currency",
+            "receipt_uri",
+            "service_date",
+            "hours",
+            "description",
+            "approved_at",
+            "voided",
+            "content_hash",
+            "correlation_id",
+        ],  # fmt: skip
+    )
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    """An entry as this request leaves it: identity, newest version, what the request did, its money state."""
+
+    id: uuid.UUID
+    kind: EntryKind
+    source: str
+    external_id: str
+    content: EntryContent
+    version: int
+    status: str
+    settled: Settled
+    priced: Priced
+    is_new: bool
+
+
+def _row(e: EntryRow, cid: str | None) -> tuple[Any, ...]:
+    s, p, c = e.settled, e.priced, e.content
+    return (
+        e.id, e.kind, e.source, e.external_id, c.contract_id, e.version, e.status, s.billing, s.code, s.value,
+        s.adjusting, c.service_date, c.role, c.category, p.rate, p.fx_rate, p.converted, p.cost, cid,
+    )  # fmt: skip
+
+
+_ENTRY_COLUMNS = [
+    "id", "kind", "source", "external_id", "contract_id", "current_version", "status", "billing", "code", "value",
+    "adjusting", "service_date", "role", "category", "rate", "fx_rate", "converted_amount", "cost_amount",
+    "correlation_id",
+]  # fmt: skip
+
+
+async def write_entries(conn: Connection, rows: Sequence[EntryRow]) -> None:
+    """New entries by COPY; corrected and voided ones in one update."""
+    cid = correlation_id()
+    new = [_row(e, cid) for e in rows if e.is_new]
+    if new:
+        await conn.copy_records_to_table("work_entry", records=new, columns=_ENTRY_COLUMNS)
+    changed = [_row(e, cid) for e in rows if not e.is_new]
+    if changed:
+        columns = list(zip(*changed, strict=True))
+        await conn.execute(
+            """update work_entry e set current_version = x.version, status = x.status, billing = x.billing,
+                      code = x.code, value = x.value, adjusting = x.adjusting, service_date = x.service_date,
+                      role = x.role, category = x.category, rate = x.rate, fx_rate = x.fx_rate,
+                      converted_amount = x.converted, cost_amount = x.cost, correlation_id = x.cid,
+                      updated_at = now()
+               from unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::bool[],
+                           $8::date[], $9::text[], $10::text[], $11::numeric[], $12::numeric[], $13::numeric[],
+                           $14::numeric[], $15::text[])
+                    as x(id, version, status, billing, code, value, adjusting, service_date, role, category, rate,
+                         fx_rate, converted, cost, cid)
+               where e.id = x.id""",
+            *(list(columns[i]) for i in (0, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)),
+        )
+
+
+async def insert_events(conn: Connection, events: Sequence[tuple[str, uuid.UUID, dict[str, Any]]]) -> None:
+    """One outbox event per entry the request changed, by COPY."""
+    if not events:
+        return
+    cid = correlation_id()
+    await conn.copy_records_to_table(
+        "outbox_event",
+        records=[(event_type, "work_entry", str(entry_id), payload, cid) for event_type, entry_id, payload in events],
+        columns=["event_type", "subject_type", "subject_id", "payload", "correlation_id"],
+    )
+
+
+@dataclass(frozen=True)
+class TransactionRow:
+    id: uuid.UUID
+    kind: str
+    amount: Decimal
+    currency: str
+    date: date
+    status: str
+    invoice_id: uuid.UUID | None
+    invoice_status: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    version: int
+    content: EntryContent
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class EntryDetail:
+    id: uuid.UUID
+    kind: EntryKind
+    source: str
+    external_id: str
+    contract_id: uuid.UUID
+    currency: str
+    status: str
+    billing: str
+    code: str | None
+    adjusting: bool
+    converted_amount: Decimal | None
+    versions: list[VersionRow]
+    transactions: list[TransactionRow]
+
+
+async def entry_detail(
+    conn: Connection, kind: EntryKind, source: str, external_id: str, principal: Principal
+) -> EntryDetail | None:
+    """An entry the key may see, with every version and every transaction not superseded."""
+    e = await conn.fetchrow(
+        f"""select e.*, c.currency as contract_currency from work_entry e
+            join contract c on c.id = e.contract_id join customer cu on cu.id = c.customer_id
+            where e.kind = $1 and e.source = $2 and e.external_id = $3 and {scope_clause(4)}""",
+        kind,
+        source,
+        external_id,
+        *principal.scope_args(),
+    )
+    if e is None:
+        return None
+    versions = await conn.fetch("select * from work_entry_version where entry_id = $1 order by version", e["id"])
+    txns = await conn.fetch(
+        """select t.id, t.kind, t.amount, t.currency, t.service_date, t.status, t.invoice_id, t.reason,
+                  i.status as invoice_status
+           from billing_transaction t left join invoice i on i.id = t.invoice_id
+           where t.entry_id = $1 and t.status <> 'superseded' order by t.created_at, t.id""",
+        e["id"],
+    )
+    return EntryDetail(
+        id=e["id"],
+        kind=kind,
+        source=source,
+        external_id=external_id,
+        contract_id=e["contract_id"],
+        currency=e["contract_currency"],
+        status=e["status"],
+        billing=e["billing"],
+        code=e["code"],
+        adjusting=e["adjusting"],
+        converted_amount=e["converted_amount"],
+        versions=[VersionRow(v["version"], content_of(kind, e["contract_id"], v), v["created_at"]) for v in versions],
+        transactions=[
+            TransactionRow(
+                t["id"],
+                t["kind"],
+                t["amount"],
+                t["currency"],
+                t["service_date"],
+                t["status"],
+                t["invoice_id"],
+                t["invoice_status"],
+                t["reason"],
+            )  # fmt: skip
+            for t in txns
+        ],
+    )
