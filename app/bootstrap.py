@@ -89,7 +89,8 @@ async def build_services(
         fx = HttpFx(http, settings.fx_url)
         crm = HttpCrm(http, settings.crm_url)
         contracts = ContractService(db, erp, psa, tax, queue)
-        billing = BillingService(db, tax, erp, psa, crm, queue)
+        work = WorkService(db, fx)
+        billing = BillingService(db, tax, erp, psa, crm, queue, work.reprice_fx)
         intake = IntakeService(db, contracts, VendorMappings.load())
         yield Services(
             settings=settings,
@@ -100,10 +101,10 @@ async def build_services(
             fx=fx,
             contracts=contracts,
             milestones=MilestoneService(db),
-            work=WorkService(db, fx),
+            work=work,
             billing=billing,
             recovery=RecoveryService(db, queue),
-            exceptions=ExceptionService(db, contracts, billing, intake),
+            exceptions=ExceptionService(db, contracts, billing, intake, work),
             intake=intake,
         )
     finally:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Literal
 
 from app.access import Principal, scope_clause
@@ -13,6 +11,7 @@ from app.errors import NotFound
 from app.money import to_str
 from app.pagination import PageQuery, after_keys, page_of
 from process_apis.billing.views import InvoiceDetail, InvoiceLineView, InvoicePage, InvoiceSummary
+from process_apis.ledger.store import ContractMoney, contract_money
 
 __all__ = [
     "ContractMoney",
@@ -31,16 +30,6 @@ _SCOPED_INVOICE = "invoice i join contract c on c.id = i.contract_id join custom
 class InvoiceFilter(PageQuery):
     contract_id: uuid.UUID | None = None
     status: Literal["draft", "queued", "posting", "posted", "blocked", "failed"] | None = None
-
-
-@dataclass(frozen=True)
-class ContractMoney:
-    """Billed / unbilled / held of one contract, in its currency (docs/billing.md)."""
-
-    currency: str
-    billed: Decimal
-    unbilled: Decimal
-    held: Decimal
 
 
 def _summary(r: Any) -> dict[str, Any]:
@@ -126,33 +115,6 @@ async def list_invoices(conn: Connection, principal: Principal, q: InvoiceFilter
     )
     page, next_cursor = page_of(rows, q.limit)
     return InvoicePage(items=[InvoiceSummary(**_summary(r)) for r in page], next_cursor=next_cursor)
-
-
-async def contract_money(
-    conn: Connection, contract_ids: list[uuid.UUID], principal: Principal
-) -> dict[uuid.UUID, ContractMoney]:
-    """Billed / unbilled / held per visible contract, in one statement for any number of contracts.
-
-    billed = on invoices queued, posting or posted; unbilled = billable and not on such an
-    invoice (blocked invoices included); held = held amounts that have a value.
-    """
-    rows = await conn.fetch(
-        f"""select c.id, c.currency,
-                  coalesce(sum(bt.amount) filter (where bt.billing = 'billable'
-                           and i.status in ('queued', 'posting', 'posted')), 0) as billed,
-                  coalesce(sum(bt.amount) filter (where bt.billing = 'billable' and bt.status <> 'superseded'
-                           and (i.id is null or i.status not in ('queued', 'posting', 'posted'))), 0) as unbilled,
-                  coalesce(sum(bt.amount) filter (where bt.billing = 'held' and bt.status = 'held'), 0) as held
-           from contract c
-           join customer cu on cu.id = c.customer_id
-           left join billing_transaction bt on bt.contract_id = c.id
-           left join invoice i on i.id = bt.invoice_id
-           where c.id = any($1) and {scope_clause(2)}
-           group by c.id, c.currency""",
-        contract_ids,
-        *principal.scope_args(),
-    )
-    return {r["id"]: ContractMoney(r["currency"], r["billed"], r["unbilled"], r["held"]) for r in rows}
 
 
 async def invoices_by_contract(

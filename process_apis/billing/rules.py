@@ -6,13 +6,13 @@ import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from app.money import quantize
+from app.money import decimal_places, quantize
 
 
 @dataclass(frozen=True)
 class Billable:
     id: str
-    kind: str  # time | expense | milestone
+    kind: str  # the line it bills on: time | expense | milestone (a release or adjustment: its entry's kind)
     amount: Decimal
     quantity: Decimal | None
     rate: Decimal | None
@@ -34,10 +34,18 @@ class DraftLine:
     transaction_ids: list[str] = field(default_factory=list)
 
 
+def _number(value: Decimal | None) -> str:
+    """A rate as a number: "200" and "200.00" are one line."""
+    if value is None:
+        return "None"
+    places = max(2, decimal_places(value))
+    return format(value.quantize(Decimal(1).scaleb(-places)), "f")
+
+
 def _line_key(t: Billable) -> tuple[str, str]:
     suffix = ":adjustment" if t.is_adjustment else ""
     if t.kind == "time":
-        return "time", f"{t.role}@{t.rate}{suffix}"
+        return "time", f"{t.role}@{_number(t.rate)}{suffix}"
     if t.kind == "expense":
         return "expense", f"{t.category}{suffix}"
     return "milestone", f"{t.milestone_key}:{t.id}"  # each milestone alone
@@ -46,7 +54,7 @@ def _line_key(t: Billable) -> tuple[str, str]:
 def _description(t: Billable) -> str:
     adjustment = " (adjustment)" if t.is_adjustment else ""
     if t.kind == "time":
-        return f"Professional services — {t.role} at {t.rate}/h{adjustment}"
+        return f"Professional services — {t.role} at {_number(t.rate)}/h{adjustment}"
     if t.kind == "expense":
         return f"Reimbursable expenses — {t.category}{adjustment}"
     return f"Milestone {t.milestone_key}: {t.milestone_name}"

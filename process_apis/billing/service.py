@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -18,8 +19,9 @@ from app.outbox import record_audit, record_event
 from app.tasks import TaskQueue
 from process_apis.billing import store
 from process_apis.billing.commands import BillingRunIn
-from process_apis.billing.rules import draft_invoice, line_tax
+from process_apis.billing.rules import Billable, draft_invoice, line_tax
 from process_apis.exceptions.store import customer_group_key, raise_exception, resolve_exceptions
+from process_apis.ledger import invoicing
 from system_apis.crm.port import CrmPort
 from system_apis.erp.port import ErpPort, ErpRejected
 from system_apis.psa.port import PsaPort
@@ -48,11 +50,23 @@ class BillingRun:
 
 
 class BillingService:
-    def __init__(self, db: Database, tax: TaxPort, erp: ErpPort, psa: PsaPort, crm: CrmPort, queue: TaskQueue) -> None:
+    def __init__(
+        self,
+        db: Database,
+        tax: TaxPort,
+        erp: ErpPort,
+        psa: PsaPort,
+        crm: CrmPort,
+        queue: TaskQueue,
+        reprice_fx: Callable[[list[uuid.UUID]], Awaitable[None]],
+    ) -> None:
         self.db, self.tax, self.erp, self.psa, self.crm, self.queue = db, tax, erp, psa, crm, queue
+        self.reprice_fx = reprice_fx  # the work service's: expenses held FX_RATE_MISSING priced again
 
     async def run_billing(self, cmd: BillingRunIn, actor: str | None) -> BillingRun:
         run_id = uuid.uuid4()
+        # Expenses held for a missing FX rate are priced again first: the rate may be published now.
+        await self.reprice_fx(await self._fx_waiting(cmd))
         async with self.db.transaction() as conn:
             await conn.execute(
                 "insert into billing_run (id, as_of, scope, correlation_id) values ($1, $2, $3, $4)",
@@ -61,12 +75,12 @@ class BillingService:
                 cmd.model_dump(mode="json", exclude={"as_of"}),
                 correlation_id(),
             )
-            rows = await store.claim_billable(conn, cmd.as_of, cmd.legal_entity, cmd.scope_ids())
-            groups: dict[tuple[uuid.UUID, str], list[Any]] = defaultdict(list)
-            for row in rows:
-                groups[(row["contract_id"], row["currency"])].append(row)
+            claimed = await invoicing.claim_billable(conn, cmd.as_of, cmd.legal_entity, cmd.scope_ids())
+            groups: dict[tuple[uuid.UUID, str], list[Billable]] = defaultdict(list)
+            for c in claimed:
+                groups[(c.contract_id, c.currency)].append(_billable(c))
             drafts = [
-                draft_invoice(uuid.uuid4(), contract_id, currency, [store.to_billable(r) for r in group])
+                draft_invoice(uuid.uuid4(), contract_id, currency, group)
                 for (contract_id, currency), group in groups.items()
             ]
             await store.insert_draft_invoices(conn, run_id, cmd.as_of, drafts)
@@ -88,6 +102,10 @@ class BillingService:
 
         await asyncio.gather(*(quote(i) for i in invoice_ids))
         return BillingRun(run_id, cmd.as_of, invoice_ids)
+
+    async def _fx_waiting(self, cmd: BillingRunIn) -> list[uuid.UUID]:
+        async with self.db.connection() as conn:
+            return await invoicing.contracts_waiting_for_fx(conn, cmd.legal_entity, cmd.scope_ids())
 
     async def _quote_or_defer(self, invoice_id: uuid.UUID) -> str:
         """Quote now; if the tax API is unreachable, the draft stays a draft and a job quotes it later."""
@@ -232,21 +250,29 @@ class BillingService:
             ctx = await store.posting_context(conn, invoice_id)
             if ctx is None or ctx["status"] != "posted":
                 return 0
-            items = await conn.fetch(
-                """select bt.subject_type, coalesce(te.external_id, ex.external_id, bt.subject_id) as external_id
-                   from billing_transaction bt
-                   left join time_entry te on bt.subject_type = 'time_entry' and te.id::text = bt.subject_id
-                   left join expense ex on bt.subject_type = 'expense' and ex.id::text = bt.subject_id
-                   where bt.invoice_id = $1""",
-                invoice_id,
-            )
-        billed = [BilledItem(r["subject_type"], r["external_id"], str(invoice_id)) for r in items]
+            items = await invoicing.billed_items(conn, invoice_id)
+        billed = [BilledItem(i.subject_type, i.external_id, str(invoice_id)) for i in items]
         if billed:
             await self.psa.mark_billed(billed)
         await self.crm.report_billing(
             ctx["contract_external_id"], str(invoice_id), "posted", ctx["total"], ctx["currency"]
         )
         return len(billed)
+
+
+def _billable(c: invoicing.Claimed) -> Billable:
+    return Billable(
+        id=str(c.id),
+        kind=c.line_kind,
+        amount=c.amount,
+        quantity=c.quantity,
+        rate=c.rate,
+        role=c.role,
+        category=c.category,
+        milestone_key=c.milestone_key,
+        milestone_name=c.milestone_name,
+        is_adjustment=c.is_adjustment,
+    )
 
 
 def _posting(ctx: Any, lines: list[Any]) -> InvoicePosting:

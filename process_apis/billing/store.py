@@ -1,4 +1,4 @@
-"""SQL for billing: claiming transactions, writing invoices and lines set-based."""
+"""SQL for billing: invoices and lines, set-based (the ledger claims and links the transactions)."""
 
 from __future__ import annotations
 
@@ -8,66 +8,8 @@ from typing import Any
 
 from app.db import Connection, dumps
 from app.observability import correlation_id
-from process_apis.billing.rules import Billable, DraftInvoice
-
-_IN_SCOPE = """bt.status = 'unbilled' and bt.billing = 'billable' and bt.invoice_id is null
-             and bt.service_date <= $1
-             and ($2::text is null or c.legal_entity = $2)
-             and ($3::uuid[] is null or bt.contract_id = any($3))"""
-
-
-async def claim_billable(
-    conn: Connection, as_of: date, legal_entity: str | None, contract_ids: list[uuid.UUID] | None
-) -> list[Any]:
-    """Lock the contracts in scope and their unbilled billable transactions for this run.
-
-    A transaction-scoped advisory lock per contract keeps each contract whole within one run:
-    a concurrent run skips contracts another run is billing (they are on its invoices), so no
-    contract is split across two invoices of simultaneous runs. SKIP LOCKED on the rows is the
-    second guard: two runs never take the same transaction.
-    """
-    locked = await conn.fetch(
-        f"""select contract_id from (
-               select distinct bt.contract_id from billing_transaction bt join contract c on c.id = bt.contract_id
-               where {_IN_SCOPE} offset 0) candidates
-           where pg_try_advisory_xact_lock(hashtextextended('psbridge:billing:' || contract_id::text, 0))""",
-        as_of,
-        legal_entity,
-        contract_ids,
-    )
-    mine = [r["contract_id"] for r in locked]
-    if not mine:
-        return []
-    return await conn.fetch(
-        f"""select bt.id, bt.contract_id, bt.currency, bt.kind, bt.amount, bt.quantity, bt.rate, bt.role,
-                  bt.category, bt.milestone_key, bt.is_adjustment, m.name as milestone_name
-           from billing_transaction bt
-           join contract c on c.id = bt.contract_id
-           left join milestone m on m.contract_id = bt.contract_id and m.version = bt.subject_version
-                                and m.key = bt.milestone_key
-           where {_IN_SCOPE} and bt.contract_id = any($4)
-           order by bt.contract_id, bt.service_date, bt.id
-           for update of bt skip locked""",
-        as_of,
-        legal_entity,
-        contract_ids,
-        mine,
-    )
-
-
-def to_billable(row: Any) -> Billable:
-    return Billable(
-        id=str(row["id"]),
-        kind=row["kind"],
-        amount=row["amount"],
-        quantity=row["quantity"],
-        rate=row["rate"],
-        role=row["role"],
-        category=row["category"],
-        milestone_key=row["milestone_key"],
-        milestone_name=row["milestone_name"],
-        is_adjustment=row["is_adjustment"],
-    )
+from process_apis.billing.rules import DraftInvoice
+from process_apis.ledger.invoicing import mark_invoiced
 
 
 async def insert_draft_invoices(
@@ -108,12 +50,8 @@ async def insert_draft_invoices(
         [line.net for _, _, line in lines],
         [dumps(line.transaction_ids) for _, _, line in lines],
     )
-    links = [(tid, invoice_id) for invoice_id, _, line in lines for tid in line.transaction_ids]
-    await conn.execute(
-        """update billing_transaction bt set invoice_id = x.invoice_id, status = 'invoiced', updated_at = now()
-           from unnest($1::uuid[], $2::uuid[]) as x(id, invoice_id) where bt.id = x.id""",
-        [tid for tid, _ in links],
-        [invoice_id for _, invoice_id in links],
+    await mark_invoiced(
+        conn, [(uuid.UUID(tid), invoice_id) for invoice_id, _, line in lines for tid in line.transaction_ids]
     )
 
 

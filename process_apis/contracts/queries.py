@@ -31,6 +31,7 @@ from process_apis.contracts.views import (
     TaxTermsView,
 )
 from process_apis.contracts.views import propagation as present_propagation
+from process_apis.ledger.store import invoice_status_of
 
 __all__ = ["ContractFilter", "find_contract_summary", "get_contract", "list_contracts", "milestones_by_contract"]
 
@@ -141,20 +142,21 @@ async def milestones_by_contract(
     """The latest version's milestone plan of each visible contract, with acceptance and invoicing state."""
     rows = await conn.fetch(
         f"""select m.contract_id, c.currency, m.key, m.name, m.amount, m.due_date, m.depends_on, a.accepted_at,
-                  a.amount as accepted_amount, i.status as invoice_status
+                  a.amount as accepted_amount, a.transaction_id
            from contract c
            join customer cu on cu.id = c.customer_id
            join milestone m on m.contract_id = c.id and m.version = c.current_version
            left join milestone_acceptance a on a.contract_id = m.contract_id and a.key = m.key
-           left join billing_transaction bt on bt.id = a.transaction_id
-           left join invoice i on i.id = bt.invoice_id
            where c.id = any($1) and {scope_clause(2)}
            order by m.contract_id, m.due_date nulls last, m.key""",
         contract_ids,
         *principal.scope_args(),
     )
+    invoiced = await invoice_status_of(conn, [m["transaction_id"] for m in rows if m["transaction_id"]])
     plans: dict[uuid.UUID, list[MilestoneView]] = {}
     for m in rows:
+        status = _milestone_status(m["accepted_at"], invoiced.get(m["transaction_id"]))
+        reason = "awaiting_milestone_acceptance" if status == "pending" else None
         plans.setdefault(m["contract_id"], []).append(
             MilestoneView(
                 key=m["key"],
@@ -162,17 +164,19 @@ async def milestones_by_contract(
                 amount=amount(m["accepted_amount"] if m["accepted_at"] else m["amount"], m["currency"]),
                 due_date=m["due_date"],
                 depends_on=list(m["depends_on"]),
-                status=_milestone_status(m),
+                status=status,
                 accepted_at=m["accepted_at"],
+                reason=reason,
+                release="the client accepts it (POST .../acceptance)" if reason else None,
             )
         )
     return plans
 
 
-def _milestone_status(m: Any) -> Literal["pending", "accepted", "invoiced"]:
-    if m["accepted_at"] is None:
+def _milestone_status(accepted_at: Any, invoice_status: str | None) -> Literal["pending", "accepted", "invoiced"]:
+    if accepted_at is None:
         return "pending"
-    if m["invoice_status"] in ("queued", "posting", "posted"):
+    if invoice_status in ("queued", "posting", "posted"):
         return "invoiced"
     return "accepted"
 

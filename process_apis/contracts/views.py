@@ -71,6 +71,10 @@ class MilestoneView(ApiModel):
     depends_on: list[str]
     status: MilestoneStatus
     accepted_at: datetime | None
+    reason: Literal["awaiting_milestone_acceptance"] | None = Field(
+        None, description="Why is this unbilled? A milestone not accepted yet waits for the client"
+    )
+    release: str | None = Field(None, description="What would release it, in words")
 
 
 class CustomerView(ApiModel):

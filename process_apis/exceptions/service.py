@@ -18,6 +18,7 @@ from process_apis.exceptions.rules import Sla, assignment_step, status_step
 from process_apis.exceptions.views import ExceptionKind
 from process_apis.exceptions.work_items import WorkItem
 from process_apis.intake.service import IntakeService
+from process_apis.work.service import WorkService
 
 __all__ = ["ExceptionService", "GroupRetry", "SkippedMember"]
 
@@ -39,9 +40,14 @@ class GroupRetry:
 
 class ExceptionService:
     def __init__(
-        self, db: Database, contracts: ContractService, billing: BillingService, intake: IntakeService
+        self,
+        db: Database,
+        contracts: ContractService,
+        billing: BillingService,
+        intake: IntakeService,
+        work: WorkService,
     ) -> None:
-        self.db, self.contracts, self.billing, self.intake = db, contracts, billing, intake
+        self.db, self.contracts, self.billing, self.intake, self.work = db, contracts, billing, intake, work
 
     async def transition(
         self,
@@ -133,6 +139,8 @@ class ExceptionService:
             await self.billing.retry_invoice(subject_id, actor)
         elif item.subject_type == "inbound_event":
             await self.intake.replay(subject_id, principal)
+        elif item.code == "FX_RATE_MISSING":
+            await self.work.reprice_fx([subject_id])
         elif item.code == "PROPAGATION_FAILED":
             await self.contracts.repropagate(subject_id, actor)
         elif item.subject_type == "contract":

@@ -53,10 +53,19 @@ def fx_key(terms: WorkTerms, content: EntryContent) -> FxKey | None:
     return (content.service_date, content.currency, terms.currency)
 
 
-async def plan_work(conn: Connection, terms: Mapping[uuid.UUID, WorkTerms], judged: Sequence[Judged]) -> Plan:
-    """Allocate every cap of these contracts with the judged entries in it: what to write, not written yet."""
+async def plan_work(
+    conn: Connection, terms: Mapping[uuid.UUID, WorkTerms], judged: Sequence[Judged], every_pool: bool = False
+) -> Plan:
+    """Allocate every cap of these contracts with the judged entries in it: what to write, not written yet.
+
+    ``every_pool``: also settle pending money of uncapped pools (a cap removed releases what it held).
+    """
     pools = {(cid, pool) for cid, t in terms.items() for pool in t.capped_pools()}
-    kept = await store.capped_books(conn, pools, (j.book.id for j in judged))
+    exclude = [j.book.id for j in judged]
+    if every_pool:
+        kept = await store.pending_books(conn, list(terms), exclude)
+    else:
+        kept = await store.capped_books(conn, pools, exclude)
     invoiced = await store.pool_invoiced(conn, {cid for cid, _ in pools}) if pools else {}
     return settle(terms, judged, kept, invoiced)
 
@@ -71,7 +80,7 @@ async def write_work(conn: Connection, plan: Plan, stored_by_caller: set[uuid.UU
 
 
 async def settle_work(conn: Connection, terms: Mapping[uuid.UUID, WorkTerms], judged: Sequence[Judged]) -> Plan:
-    plan = await plan_work(conn, terms, judged)
+    plan = await plan_work(conn, terms, judged, every_pool=True)
     await write_work(conn, plan, set())
     return plan
 

@@ -10,6 +10,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from app.access import Principal, scope_clause
 from app.db import Connection
 from app.observability import correlation_id
 from process_apis.ledger.records import EntryBook, EntryContent, Pending, RateStart, WorkTerms
@@ -17,7 +18,13 @@ from process_apis.ledger.settlement import Plan
 
 __all__ = [
     "Balances",
+    "ContractMoney",
+    "TransactionRow",
+    "contract_money",
+    "entry_transactions",
+    "invoice_status_of",
     "capped_books",
+    "pending_books",
     "Rejudgeable",
     "content_of",
     "contract_balances",
@@ -137,6 +144,14 @@ async def capped_books(
     """Every other entry with money pending in a capped pool: room that moves may move it."""
     if not pools:
         return []
+    books = await pending_books(conn, list({contract_id for contract_id, _ in pools}), exclude)
+    return [b for b in books if (b.contract_id, b.pool) in pools]
+
+
+async def pending_books(
+    conn: Connection, contract_ids: list[uuid.UUID], exclude: Iterable[uuid.UUID]
+) -> list[EntryBook]:
+    """Every other entry of these contracts with money pending (not on any invoice)."""
     rows = await conn.fetch(
         f"""with p as (
                 select t.entry_id, {_PENDING} as pending from billing_transaction t
@@ -144,11 +159,10 @@ async def capped_books(
                   and t.entry_id is not null and not (t.entry_id = any($2::uuid[]))
                 group by t.entry_id)
             select {_BOOK}, p.pending from p join work_entry e on e.id = p.entry_id""",
-        list({contract_id for contract_id, _ in pools}),
+        contract_ids,
         list(exclude),
     )
-    books = [_book(r, r["pending"]) for r in rows]
-    return [b for b in books if (b.contract_id, b.pool) in pools]
+    return [_book(r, r["pending"]) for r in rows]
 
 
 async def pool_invoiced(conn: Connection, contract_ids: Iterable[uuid.UUID]) -> dict[tuple[uuid.UUID, str], Decimal]:
@@ -318,4 +332,90 @@ async def rejudgeable(conn: Connection, contract_id: uuid.UUID) -> list[Rejudgea
             r["stored_fx"],
         )
         for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class ContractMoney:
+    """Billed / unbilled / held of one contract, in its currency (docs/billing.md)."""
+
+    currency: str
+    billed: Decimal
+    unbilled: Decimal
+    held: Decimal
+
+
+async def contract_money(
+    conn: Connection, contract_ids: list[uuid.UUID], principal: Principal
+) -> dict[uuid.UUID, ContractMoney]:
+    """Billed / unbilled / held per visible contract, in one statement for any number of contracts.
+
+    billed = on invoices queued, posting or posted; unbilled = billable and not on such an
+    invoice (blocked invoices included); held = held amounts that have a value.
+    """
+    rows = await conn.fetch(
+        f"""select c.id, c.currency,
+                  coalesce(sum(bt.amount) filter (where bt.billing = 'billable'
+                           and i.status in ('queued', 'posting', 'posted')), 0) as billed,
+                  coalesce(sum(bt.amount) filter (where bt.billing = 'billable' and bt.status <> 'superseded'
+                           and (i.id is null or i.status not in ('queued', 'posting', 'posted'))), 0) as unbilled,
+                  coalesce(sum(bt.amount) filter (where bt.billing = 'held' and bt.status = 'held'), 0) as held
+           from contract c
+           join customer cu on cu.id = c.customer_id
+           left join billing_transaction bt on bt.contract_id = c.id
+           left join invoice i on i.id = bt.invoice_id
+           where c.id = any($1) and {scope_clause(2)}
+           group by c.id, c.currency""",
+        contract_ids,
+        *principal.scope_args(),
+    )
+    return {r["id"]: ContractMoney(r["currency"], r["billed"], r["unbilled"], r["held"]) for r in rows}
+
+
+async def invoice_status_of(conn: Connection, transaction_ids: list[uuid.UUID]) -> dict[uuid.UUID, str | None]:
+    """The status of the invoice each transaction is on (None: on none yet)."""
+    rows = await conn.fetch(
+        """select bt.id, i.status from billing_transaction bt left join invoice i on i.id = bt.invoice_id
+           where bt.id = any($1::uuid[])""",
+        transaction_ids,
+    )
+    return {r["id"]: r["status"] for r in rows}
+
+
+@dataclass(frozen=True)
+class TransactionRow:
+    """A transaction as an entry's history shows it (superseded ones are not shown)."""
+
+    id: uuid.UUID
+    kind: str
+    amount: Decimal
+    currency: str
+    date: date
+    status: str
+    invoice_id: uuid.UUID | None
+    invoice_status: str | None
+    reason: str | None
+
+
+async def entry_transactions(conn: Connection, entry_id: uuid.UUID) -> list[TransactionRow]:
+    rows = await conn.fetch(
+        """select t.id, t.kind, t.amount, t.currency, t.service_date, t.status, t.invoice_id, t.reason,
+                  i.status as invoice_status
+           from billing_transaction t left join invoice i on i.id = t.invoice_id
+           where t.entry_id = $1 and t.status <> 'superseded' order by t.created_at, t.id""",
+        entry_id,
+    )
+    return [
+        TransactionRow(
+            t["id"],
+            t["kind"],
+            t["amount"],
+            t["currency"],
+            t["service_date"],
+            t["status"],
+            t["invoice_id"],
+            t["invoice_status"],
+            t["reason"],
+        )  # fmt: skip
+        for t in rows
     ]

@@ -14,6 +14,7 @@ from app.errors import Conflict, NotFound
 from app.money import quantize
 from app.observability import correlation_id
 from app.outbox import record_audit, record_event
+from process_apis.ledger.invoicing import milestone_transaction, record_milestone
 from process_apis.milestones.commands import AcceptanceIn
 from process_apis.milestones.rules import VersionSpan, acceptance_date, check_acceptance, version_in_force
 
@@ -100,22 +101,7 @@ class MilestoneService:
                 accepted_on=accepted,
             )
             amount = quantize(plan[key]["amount"], contract["currency"])
-            transaction_id = uuid.uuid4()
-            await conn.execute(
-                """insert into billing_transaction (id, contract_id, kind, subject_type, subject_id, subject_version,
-                       service_date, milestone_key, quantity, rate, amount, currency, billing, status, correlation_id)
-                   values ($1, $2, 'milestone', 'milestone', $3, $4, $5, $6, 1, $7, $7, $8,
-                           'billable', 'unbilled', $9)""",
-                transaction_id,
-                contract_id,
-                f"{contract_id}:{key}",
-                version,
-                on,
-                key,
-                amount,
-                contract["currency"],
-                correlation_id(),
-            )
+            transaction_id = await record_milestone(conn, contract_id, key, version, on, amount, contract["currency"])
             row = await conn.fetchrow(
                 """insert into milestone_acceptance (contract_id, key, accepted_at, accepted_on, accepted_by,
                        evidence_uri, version, amount, transaction_id, correlation_id)
@@ -143,27 +129,20 @@ class MilestoneService:
 
     @staticmethod
     async def _result(conn: Any, contract_id: uuid.UUID, key: str, acceptance: Any) -> AcceptedMilestone:
-        tx = await conn.fetchrow(
-            """select bt.id, bt.amount, bt.currency, bt.status, m.name, m.due_date, m.depends_on
-               from billing_transaction bt
-               join milestone m on m.contract_id = bt.contract_id and m.version = bt.subject_version
-                                and m.key = bt.milestone_key
-               where bt.id = $1""",
-            acceptance["transaction_id"],
-        )
+        tx = await milestone_transaction(conn, acceptance["transaction_id"])
         return AcceptedMilestone(
             contract_id=contract_id,
             key=key,
-            name=tx["name"],
-            amount=quantize(acceptance["amount"], tx["currency"]),
-            currency=tx["currency"],
-            due_date=tx["due_date"],
-            depends_on=list(tx["depends_on"]),
+            name=tx.name,
+            amount=quantize(acceptance["amount"], tx.currency),
+            currency=tx.currency,
+            due_date=tx.due_date,
+            depends_on=tx.depends_on,
             accepted_at=acceptance["accepted_at"],
             accepted_on=acceptance["accepted_on"],
             accepted_by=acceptance["accepted_by"],
             version=acceptance["version"],
-            transaction_id=tx["id"],
-            transaction_amount=quantize(tx["amount"], tx["currency"]),
-            transaction_status=tx["status"],
+            transaction_id=tx.id,
+            transaction_amount=quantize(tx.amount, tx.currency),
+            transaction_status=tx.status,
         )

@@ -134,16 +134,19 @@ class WorkService:
             raise NotFound(f"no {kind} entry {external_id} from {source}", "UNKNOWN_ENTRY")
         return detail
 
-    async def reprice_fx(self, contract_id: uuid.UUID) -> None:
-        """Re-price the contract's expenses held FX_RATE_MISSING with rates fetched now (billing run, retry)."""
-        async with self.db.connection() as conn:
-            keys = await store.missing_fx(conn, contract_id)
-        if not keys:
-            return
-        rates = await self.fetch_fx(keys)
-        async with self.db.transaction() as conn:
-            if await store.lock_contract(conn, contract_id):
-                await reevaluate_contract(conn, contract_id, rates)
+    async def reprice_fx(self, contract_ids: list[uuid.UUID]) -> None:
+        """Re-price expenses held FX_RATE_MISSING with rates fetched now (a billing run starts, a retry)."""
+        for contract_id in contract_ids:
+            async with self.db.connection() as conn:
+                keys = await store.missing_fx(conn, contract_id)
+            if not keys:
+                continue
+            rates = await self.fetch_fx(keys)
+            if not any(rates.values()):
+                continue  # still missing: nothing would change
+            async with self.db.transaction() as conn:
+                if await store.lock_contract(conn, contract_id):
+                    await reevaluate_contract(conn, contract_id, rates)
 
 
 class _Batch:

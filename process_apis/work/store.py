@@ -13,10 +13,10 @@ from decimal import Decimal
 from typing import Any
 
 from app.access import Principal, scope_clause
-from app.db import Connection
+from app.db import Connection, dumps
 from app.observability import correlation_id
 from process_apis.ledger.records import EntryContent, EntryKind, Priced, Settled
-from process_apis.ledger.store import content_of
+from process_apis.ledger.store import TransactionRow, content_of, entry_transactions
 
 __all__ = [
     "EntryRow",
@@ -218,28 +218,18 @@ async def write_entries(conn: Connection, rows: Sequence[EntryRow]) -> None:
 
 
 async def insert_events(conn: Connection, events: Sequence[tuple[str, uuid.UUID, dict[str, Any]]]) -> None:
-    """One outbox event per entry the request changed, by COPY."""
+    """One outbox event per entry the request changed, in one statement."""
     if not events:
         return
-    cid = correlation_id()
-    await conn.copy_records_to_table(
-        "outbox_event",
-        records=[(event_type, "work_entry", str(entry_id), payload, cid) for event_type, entry_id, payload in events],
-        columns=["event_type", "subject_type", "subject_id", "payload", "correlation_id"],
+    await conn.execute(
+        """insert into outbox_event (event_type, subject_type, subject_id, payload, correlation_id)
+           select x.event_type, 'work_entry', x.subject_id, x.payload::jsonb, $4
+           from unnest($1::text[], $2::text[], $3::text[]) as x(event_type, subject_id, payload)""",
+        [e for e, _, _ in events],
+        [str(i) for _, i, _ in events],
+        [dumps(p) for _, _, p in events],
+        correlation_id(),
     )
-
-
-@dataclass(frozen=True)
-class TransactionRow:
-    id: uuid.UUID
-    kind: str
-    amount: Decimal
-    currency: str
-    date: date
-    status: str
-    invoice_id: uuid.UUID | None
-    invoice_status: str | None
-    reason: str | None
 
 
 @dataclass(frozen=True)
@@ -282,13 +272,7 @@ async def entry_detail(
     if e is None:
         return None
     versions = await conn.fetch("select * from work_entry_version where entry_id = $1 order by version", e["id"])
-    txns = await conn.fetch(
-        """select t.id, t.kind, t.amount, t.currency, t.service_date, t.status, t.invoice_id, t.reason,
-                  i.status as invoice_status
-           from billing_transaction t left join invoice i on i.id = t.invoice_id
-           where t.entry_id = $1 and t.status <> 'superseded' order by t.created_at, t.id""",
-        e["id"],
-    )
+    txns = await entry_transactions(conn, e["id"])
     return EntryDetail(
         id=e["id"],
         kind=kind,
@@ -302,18 +286,5 @@ async def entry_detail(
         adjusting=e["adjusting"],
         converted_amount=e["converted_amount"],
         versions=[VersionRow(v["version"], content_of(kind, e["contract_id"], v), v["created_at"]) for v in versions],
-        transactions=[
-            TransactionRow(
-                t["id"],
-                t["kind"],
-                t["amount"],
-                t["currency"],
-                t["service_date"],
-                t["status"],
-                t["invoice_id"],
-                t["invoice_status"],
-                t["reason"],
-            )  # fmt: skip
-            for t in txns
-        ],
+        transactions=txns,
     )

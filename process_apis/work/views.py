@@ -11,8 +11,9 @@ from pydantic import Field
 
 from app.responses import Amount, ApiModel, amount
 from process_apis.ledger.rules import release_of
+from process_apis.ledger.store import TransactionRow
 from process_apis.work.service import EntryResult
-from process_apis.work.store import EntryDetail, TransactionRow, VersionRow
+from process_apis.work.store import EntryDetail, VersionRow
 
 __all__ = ["BatchResults", "EntryView", "ExpenseBatchResults", "entry_view", "expense_results", "time_results"]
 
@@ -99,7 +100,8 @@ class ResourceView(ApiModel):
 class VersionView(ApiModel):
     version: int
     voided: bool
-    date: dt.date = Field(description="The work date (time) or the incurred-on date (expense)")
+    work_date: dt.date | None = Field(description="A time entry's work date")
+    incurred_on: dt.date | None = Field(description="An expense's incurred-on date")
     resource: ResourceView
     hours: str | None
     category: str | None
@@ -160,7 +162,8 @@ def _version(v: VersionRow) -> VersionView:
     return VersionView(
         version=v.version,
         voided=c.voided,
-        date=c.service_date,
+        work_date=c.service_date if c.kind == "time" else None,
+        incurred_on=c.service_date if c.kind == "expense" else None,
         resource=ResourceView(external_id=c.resource_external_id, name=c.resource_name, role=c.role),
         hours=format(c.hours, "f") if c.hours is not None else None,
         category=c.category,
