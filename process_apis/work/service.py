@@ -197,8 +197,8 @@ class _Batch:
         rows = [self._row(i, j, plan) for i, j in zip(touched, judged, strict=True)]
         await store.write_entries(conn, rows)
         await store.insert_versions(conn, [v for i in touched for v in i.versions])
-        await write_work(conn, plan, {i.id for i in touched})
         await store.insert_events(conn, [_event(r) for r in rows])
+        await write_work(conn, plan, {i.id for i in touched})
         await sync_holds(conn, {i.contract_id for i in touched})
         return [self._result(o, identities, books, plan, terms) for o in outcomes]
 

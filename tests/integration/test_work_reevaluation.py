@@ -1,0 +1,140 @@
+"""Re-evaluation: an amendment's dry run answers exactly what the amendment then does (the same
+re-evaluation, rolled back), an activation releases work held CONTRACT_BLOCKED, and every change
+to an entry writes its outbox event in the same transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.factories import acme, auth
+from tests.work import amend, get_entry, money, new_contract, post_time, time_entry, tm
+
+AMENDMENTS = "/process/v1/contracts/{}/amendments"
+
+
+async def _preview(api, keys, contract_id: str, body: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN001
+    response = await api.post(
+        AMENDMENTS.format(contract_id) + "?dry_run=true", json=body, headers=auth(keys["integration"])
+    )
+    assert response.status_code == 200, response.text
+    preview: dict[str, Any] = response.json()
+    return preview
+
+
+async def _capped_contract(api, keys) -> str:  # noqa: ANN001
+    """Cap 2500.00 at 200.00/h: TE-1 8h = 1600.00 billable; TE-2 8h = 1600.00 -> 900.00 billable, 700.00 held."""
+    contract_id = await new_contract(api, keys, tm(time_cap="2500.00"))
+    results = await post_time(
+        api,
+        keys,
+        [time_entry("TE-1", contract_id, "2026-03-02", "8"), time_entry("TE-2", contract_id, "2026-06-02", "8")],
+    )
+    assert [money(r) for r in results] == [
+        ("billable", "1600.00", None, []),
+        ("billable", "900.00", "700.00", ["CAP_EXCEEDED"]),
+    ]
+    return contract_id
+
+
+async def test_a_raised_cap_previews_its_release_exactly_and_the_preview_changes_nothing(api, keys):
+    contract_id = await _capped_contract(api, keys)
+    body = {"version": 2, "effective_date": "2026-07-01", "reason": "cap", "changes": {"time_cap": "4000.00"}}
+    preview = await _preview(api, keys, contract_id, body)
+    # Room 4000.00 - 0 invoiced: TE-2's held 700.00 is released as its own transaction.
+    assert preview["released"] == [{"external_id": "TE-2", "amount": "700.00"}]
+    assert preview["repriced"] == []
+    assert preview["unbilled"] == {"before": "2500.00", "after": "3200.00"}
+    assert preview["held"] == {"before": "700.00", "after": "0.00"}
+    # The dry run rolled back: TE-2 is still split.
+    assert money(await get_entry(api, keys, "TE-2")) == ("billable", "900.00", "700.00", ["CAP_EXCEEDED"])
+
+    await amend(api, keys, contract_id, 2, "2026-07-01", time_cap="4000.00")
+    te2 = await get_entry(api, keys, "TE-2")
+    assert money(te2) == ("billable", "1600.00", None, [])
+    kinds = sorted((t["kind"], t["amount"], t["status"]) for t in te2["transactions"])
+    assert kinds == [("release", "700.00", "unbilled"), ("time", "900.00", "unbilled")]
+
+
+async def test_a_rate_change_previews_the_repricing_of_unbilled_time_on_or_after_its_date(api, keys):
+    contract_id = await _capped_contract(api, keys)
+    te2_time = next(t for t in (await get_entry(api, keys, "TE-2"))["transactions"] if t["status"] == "unbilled")
+    changes = {
+        "time_cap": "5000.00",
+        "rate_card": [{"role": "consultant", "rate": "250.00", "effective_from": "2026-06-01"}],
+    }
+    body = {"version": 2, "effective_date": "2026-06-01", "reason": "rate", "changes": changes}
+    preview = await _preview(api, keys, contract_id, body)
+    # TE-1 (2026-03-02) keeps 200.00/h; TE-2 (2026-06-02) is 8 x 250.00 = 2000.00, all billable
+    # under the new cap: its pending time transaction is re-priced in place 900.00 -> 2000.00.
+    assert preview["repriced"] == [{"transaction_id": te2_time["id"], "before": "900.00", "after": "2000.00"}]
+    assert preview["released"] == []
+    assert preview["unbilled"] == {"before": "2500.00", "after": "3600.00"}  # 1600.00 + 2000.00
+    assert preview["held"] == {"before": "700.00", "after": "0.00"}
+
+    await amend(api, keys, contract_id, 2, "2026-06-01", **changes)
+    assert money(await get_entry(api, keys, "TE-1")) == ("billable", "1600.00", None, [])
+    te2 = await get_entry(api, keys, "TE-2")
+    assert money(te2) == ("billable", "2000.00", None, [])
+    assert [(t["id"], t["amount"]) for t in te2["transactions"]] == [(te2_time["id"], "2000.00")]
+
+
+async def test_work_for_a_blocked_contract_is_held_then_released_when_it_activates(api, keys, sandbox):
+    body = acme(
+        external_id="800XX0901",
+        number="SOW-BLOCKED-1",
+        customer={"external_id": "LATECOMER-1", "name": "Latecomer"},
+        billing_model="time_and_materials",
+        total_value=None,
+        milestones=[],
+        rate_card=[{"role": "consultant", "rate": "200.00", "effective_from": "2026-01-05"}],
+    )
+    created = await api.post("/process/v1/contracts", json=body, headers=auth(keys["integration"]))
+    assert created.status_code == 201 and created.json()["status"] == "blocked", created.text
+    contract_id = created.json()["id"]
+    [held] = await post_time(api, keys, [time_entry("TE-B1", contract_id, "2026-03-02", "7.5")])
+    assert (held["status"], *money(held)) == ("held", "held", "0.00", None, ["CONTRACT_BLOCKED"])
+    entry = await get_entry(api, keys, "TE-B1")
+    [t] = entry["transactions"]
+    assert (t["status"], t["amount"], t["reason"]) == ("held", "0.00", "contract_blocked")
+    assert "retry" in t["release"]
+
+    # The customer appears in the ERP; retrying the governance exception activates the contract.
+    put = await sandbox.put(
+        "/erp/services/rest/record/v1/customer/eid:LATECOMER-1", json={"companyName": "Latecomer", "subsidiary": "US01"}
+    )
+    assert put.status_code == 204, put.text
+    [governance] = created.json()["exceptions"]
+    retried = await api.post(f"/process/v1/exceptions/{governance['id']}/retry", headers=auth(keys["integration"]))
+    assert retried.status_code == 200, retried.text
+    entry = await get_entry(api, keys, "TE-B1")
+    assert money(entry) == ("billable", "1500.00", None, [])  # 7.5 x 200.00
+    assert [(t["kind"], t["amount"], t["reason"]) for t in entry["transactions"]] == [
+        ("time", "1500.00", "awaiting_billing_run")
+    ]
+
+
+async def test_every_change_to_an_entry_writes_its_event_in_the_same_transaction(api, keys, services):
+    contract_id = await new_contract(api, keys, tm(time_cap="1000.00"))
+    await post_time(api, keys, [time_entry("TE-E1", contract_id, "2026-03-02", "4")])  # 800.00: accepted
+    await post_time(api, keys, [time_entry("TE-E2", contract_id, "2026-03-03", "4")])  # 200.00 + 600.00 held
+    await post_time(api, keys, [time_entry("TE-E3", contract_id, "2026-03-04", "1")])  # 200.00, all held
+    await post_time(api, keys, [time_entry("TE-E1", contract_id, "2026-03-02", "0.5")])  # corrected to 100.00
+    deleted = await api.delete("/process/v1/time-entries/kantata/TE-E3", headers=auth(keys["integration"]))
+    assert deleted.status_code == 200, deleted.text
+    async with services.db.connection() as conn:
+        rows = await conn.fetch(
+            "select event_type, subject_type, payload from outbox_event "
+            "where event_type like 'entry.%' or event_type = 'transaction.released' order by id"
+        )
+    events = [(r["event_type"], r["payload"].get("external_id")) for r in rows]
+    assert events == [
+        ("entry.accepted", "TE-E1"),
+        ("entry.accepted", "TE-E2"),  # split: accepted with a held part
+        ("entry.held", "TE-E3"),
+        ("entry.corrected", "TE-E1"),
+        ("transaction.released", "TE-E2"),  # room 1000 - 100 = 900: TE-E2's 800 (600.00 more), TE-E3 100.00
+        ("transaction.released", "TE-E3"),
+        ("entry.voided", "TE-E3"),
+    ]
+    released = [r["payload"]["amount"] for r in rows if r["event_type"] == "transaction.released"]
+    assert released == ["600.00", "100.00"]
