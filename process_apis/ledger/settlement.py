@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
+from app.ids import new_id
 from process_apis.ledger.records import (
     Billing,
     EntryBook,
@@ -152,7 +153,7 @@ def _plan_transactions(
     new_ids: list[uuid.UUID] = []
 
     def insert(kind: str, amount: Decimal, billing: str, reason: str | None) -> None:
-        tid = uuid.uuid4()
+        tid = new_id()
         new_ids.append(tid)
         plan.inserts.append(
             TxnWrite(

@@ -97,11 +97,14 @@ _BOOK = """e.id, e.kind, e.contract_id, e.source, e.external_id, e.service_date,
             from billing_transaction t where t.entry_id = e.id and t.invoice_id is not null) as invoiced,
            exists(select 1 from billing_transaction t where t.entry_id = e.id and t.invoice_id is not null)
              as has_invoiced"""
-_PENDING = """coalesce(json_agg(json_build_object('id', t.id, 'kind', t.kind, 'amount', t.amount::text,
-                                                'billing', t.billing) order by t.created_at, t.id), '[]')"""
+# A pending transaction travels as a row of four arrays (decoded natively, no JSON on the hot path).
+_PENDING = """array_agg(t.id order by t.created_at, t.id) as p_ids,
+              array_agg(t.kind order by t.created_at, t.id) as p_kinds,
+              array_agg(t.amount order by t.created_at, t.id) as p_amounts,
+              array_agg(t.billing order by t.created_at, t.id) as p_billings"""
 
 
-def _book(r: Any, pending: Any) -> EntryBook:
+def _book(r: Any) -> EntryBook:
     return EntryBook(
         id=r["id"],
         kind=r["kind"],
@@ -118,24 +121,37 @@ def _book(r: Any, pending: Any) -> EntryBook:
         adjusting=r["adjusting"],
         invoiced=r["invoiced"],
         has_invoiced=r["has_invoiced"],
-        pending=tuple(
-            Pending(uuid.UUID(p["id"]), p["kind"], Decimal(p["amount"]), p["billing"]) for p in pending or ()
-        ),
+        pending=tuple(map(Pending, r["p_ids"], r["p_kinds"], r["p_amounts"], r["p_billings"])) if r["p_ids"] else (),
     )
 
 
 async def entry_books(conn: Connection, entry_ids: list[uuid.UUID]) -> dict[uuid.UUID, EntryBook]:
-    """The stored money of these entries: judgement, invoiced sum, pending transactions."""
+    """The stored money of these entries: judgement, invoiced sum, pending transactions (one scan, grouped)."""
     if not entry_ids:
         return {}
     rows = await conn.fetch(
-        f"""select {_BOOK},
-                   (select {_PENDING} from billing_transaction t
-                    where t.entry_id = e.id and t.invoice_id is null and t.status in ('unbilled', 'held')) as pending
-            from work_entry e where e.id = any($1::uuid[])""",
+        """with t as (
+               select t.entry_id,
+                      coalesce(sum(t.amount) filter (where t.invoice_id is not null and t.billing = 'billable'), 0)
+                        as invoiced,
+                      bool_or(t.invoice_id is not null) as has_invoiced,
+                      array_agg(t.id order by t.created_at, t.id) filter (where t.invoice_id is null
+                                and t.status in ('unbilled', 'held')) as p_ids,
+                      array_agg(t.kind order by t.created_at, t.id) filter (where t.invoice_id is null
+                                and t.status in ('unbilled', 'held')) as p_kinds,
+                      array_agg(t.amount order by t.created_at, t.id) filter (where t.invoice_id is null
+                                and t.status in ('unbilled', 'held')) as p_amounts,
+                      array_agg(t.billing order by t.created_at, t.id) filter (where t.invoice_id is null
+                                and t.status in ('unbilled', 'held')) as p_billings
+               from billing_transaction t where t.entry_id = any($1::uuid[]) group by t.entry_id)
+           select e.id, e.kind, e.contract_id, e.source, e.external_id, e.service_date, e.role, e.category, e.rate,
+                  e.billing, e.code, e.value, e.adjusting, coalesce(t.invoiced, 0) as invoiced,
+                  coalesce(t.has_invoiced, false) as has_invoiced, t.p_ids, t.p_kinds, t.p_amounts, t.p_billings
+           from work_entry e left join t on t.entry_id = e.id
+           where e.id = any($1::uuid[])""",
         entry_ids,
     )
-    return {r["id"]: _book(r, r["pending"]) for r in rows}
+    return {r["id"]: _book(r) for r in rows}
 
 
 async def capped_books(
@@ -154,15 +170,16 @@ async def pending_books(
     """Every other entry of these contracts with money pending (not on any invoice)."""
     rows = await conn.fetch(
         f"""with p as (
-                select t.entry_id, {_PENDING} as pending from billing_transaction t
+                select t.entry_id, {_PENDING} from billing_transaction t
                 where t.contract_id = any($1::uuid[]) and t.invoice_id is null and t.status in ('unbilled', 'held')
                   and t.entry_id is not null and not (t.entry_id = any($2::uuid[]))
                 group by t.entry_id)
-            select {_BOOK}, p.pending from p join work_entry e on e.id = p.entry_id""",
+            select {_BOOK}, p.p_ids, p.p_kinds, p.p_amounts, p.p_billings
+            from p join work_entry e on e.id = p.entry_id""",
         contract_ids,
         list(exclude),
     )
-    return [_book(r, r["pending"]) for r in rows]
+    return [_book(r) for r in rows]
 
 
 async def pool_invoiced(conn: Connection, contract_ids: Iterable[uuid.UUID]) -> dict[tuple[uuid.UUID, str], Decimal]:
@@ -309,13 +326,14 @@ async def rejudgeable(conn: Connection, contract_id: uuid.UUID) -> list[Rejudgea
     """Entries a change of terms may re-price: nothing of theirs invoiced (amendments never create
     adjustments), or held without a value (nothing to rewrite), and not voided."""
     rows = await conn.fetch(
-        f"""select {_BOOK}, e.fx_rate as stored_fx,
-                   (select {_PENDING} from billing_transaction t
-                    where t.entry_id = e.id and t.invoice_id is null and t.status in ('unbilled', 'held')) as pending,
+        f"""select {_BOOK}, e.fx_rate as stored_fx, p.p_ids, p.p_kinds, p.p_amounts, p.p_billings,
                    v.service_date as v_date, v.resource_external_id, v.resource_name, v.role as v_role, v.cost_rate,
                    v.hours, v.description, v.category as v_category, v.amount, v.currency, v.receipt_uri,
                    v.approved_at, v.voided
             from work_entry e join work_entry_version v on v.entry_id = e.id and v.version = e.current_version
+            left join lateral (
+                select {_PENDING} from billing_transaction t
+                where t.entry_id = e.id and t.invoice_id is null and t.status in ('unbilled', 'held')) p on true
             where e.contract_id = $1 and e.status <> 'voided'
               and (e.value is null or not exists (
                    select 1 from billing_transaction t where t.entry_id = e.id and t.invoice_id is not null))""",
@@ -323,7 +341,7 @@ async def rejudgeable(conn: Connection, contract_id: uuid.UUID) -> list[Rejudgea
     )
     return [
         Rejudgeable(
-            _book(r, r["pending"]),
+            _book(r),
             content_of(
                 r["kind"],
                 r["contract_id"],

@@ -16,6 +16,7 @@ from decimal import Decimal
 from app.access import Principal
 from app.db import Connection, Database
 from app.errors import BackendUnavailable, FieldError, NotFound
+from app.ids import new_id
 from app.ownership import check_ownership
 from process_apis.ledger.engine import (
     FxKey,
@@ -226,7 +227,7 @@ class _Batch:
             return "duplicate", p.external_id, [], None
         if cur is None:
             assert p.contract_id is not None
-            cur = _Identity(uuid.uuid4(), p.external_id, p.contract_id, p.content, digest, 0, True)
+            cur = _Identity(new_id(), p.external_id, p.contract_id, p.content, digest, 0, True)
             identities[p.external_id] = cur
             self._new_version(cur, p.content, "new", digest)
             return "new", p.external_id, [], None

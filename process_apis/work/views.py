@@ -78,17 +78,21 @@ def _result_fields(r: EntryResult) -> dict[str, object]:
     }
 
 
-def time_results(results: list[EntryResult]) -> BatchResults:
-    return BatchResults(results=[TimeEntryResult(**_result_fields(r)) for r in results])  # type: ignore[arg-type]
+# A batch answers thousands of results: they are built as plain dicts (the same fields as the models
+# above, which document them and are checked against them in tests), not as a pydantic model each.
+def _plain(r: EntryResult) -> dict[str, object]:
+    fields = _result_fields(r)
+    if r.errors is not None:
+        fields["errors"] = [{"loc": list(e.loc), "msg": e.msg} for e in r.errors]
+    return fields
 
 
-def expense_results(results: list[EntryResult]) -> ExpenseBatchResults:
-    return ExpenseBatchResults(
-        results=[
-            ExpenseResult(**_result_fields(r), converted_amount=_money(r.converted_amount, r.currency))  # type: ignore[arg-type]
-            for r in results
-        ]
-    )
+def time_results(results: list[EntryResult]) -> dict[str, object]:
+    return {"results": [_plain(r) for r in results]}
+
+
+def expense_results(results: list[EntryResult]) -> dict[str, object]:
+    return {"results": [{**_plain(r), "converted_amount": _money(r.converted_amount, r.currency)} for r in results]}
 
 
 class ResourceView(ApiModel):

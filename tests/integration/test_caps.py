@@ -5,6 +5,9 @@ void, expense allowances per category, and adjustments competing for room. Consu
 
 from __future__ import annotations
 
+import asyncio
+
+from tests.factories import auth
 from tests.work import (
     amend,
     billing_run,
@@ -16,6 +19,7 @@ from tests.work import (
     new_contract,
     one_time,
     post_expenses,
+    post_raw,
     post_time,
     state,
     time_entry,
@@ -162,6 +166,21 @@ async def test_an_amendment_raising_the_cap_releases_and_the_next_run_invoices_t
     assert first["net"] == "2500.00"
 
     # Cap 4000: room 4000 - 2500 invoiced = 1500 -> TE-2's 700, then 800 of TE-3 (800 stays held).
+    raise_cap = {"version": 2, "effective_date": "2026-04-01", "changes": {"time_cap": "4000.00"}}
+    preview = await api.post(
+        f"/process/v1/contracts/{contract_id}/amendments?dry_run=true",
+        json=raise_cap,
+        headers=auth(keys["integration"]),
+    )
+    assert preview.status_code == 200, preview.text
+    impact = preview.json()
+    assert sorted((r["external_id"], r["amount"]) for r in impact["released"]) == [
+        ("TE-2", "700.00"),
+        ("TE-3", "800.00"),
+    ]
+    assert impact["held"] == {"before": "2300.00", "after": "800.00"}  # 700 + 1600 -> 800
+    assert impact["unbilled"] == {"before": "0.00", "after": "1500.00"}
+    assert money(await get_entry(api, keys, "TE-2")) == ("billable", "900.00", "700.00", ["CAP_EXCEEDED"])
     await amend(api, keys, contract_id, 2, "2026-04-01", time_cap="4000.00")
     te2 = await get_entry(api, keys, "TE-2")
     assert money(te2) == ("billable", "1600.00", None, [])
@@ -289,3 +308,68 @@ async def test_a_positive_adjustment_competes_for_room_and_a_negative_one_frees_
     # time line 800.00 (500 + released 300), adjustment line -800.00: net 0.00, an invoice of zero;
     # tax 800 x 8.875 % = 71.00 and -800 x 8.875 % = -71.00
     assert (second["kind"], second["net"], second["tax"], second["total"]) == ("invoice", "0.00", "0.00", "0.00")
+
+
+async def test_concurrent_requests_end_in_the_deterministic_allocation(api, keys):
+    contract_id = await new_contract(api, keys, tm(time_cap="5000.00"))
+    # Sixteen 2-hour entries (2 x 200.00 = 400.00 each) on sixteen days, each in its own request, all at
+    # once, latest first. In work-date order: 12 x 400 = 4800 fit, the 13th gets 200 (200 held), the rest
+    # are held whole.
+    days = [f"2026-03-{d:02d}" for d in range(2, 18)]
+    entries = [time_entry(f"TE-{day}", contract_id, day, "2") for day in days]
+    responses = await asyncio.gather(*(post_raw(api, keys["integration"], [entry]) for entry in reversed(entries)))
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses if r.status_code != 200]
+    got = [money(await get_entry(api, keys, f"TE-{day}")) for day in days]
+    assert got == [("billable", "400.00", None, [])] * 12 + [
+        ("billable", "200.00", "200.00", ["CAP_EXCEEDED"]),
+        ("held", "0.00", "400.00", ["CAP_EXCEEDED"]),
+        ("held", "0.00", "400.00", ["CAP_EXCEEDED"]),
+        ("held", "0.00", "400.00", ["CAP_EXCEEDED"]),
+    ]
+    [invoice] = await billing_run(api, keys, "2026-03-31", contract_id)
+    assert invoice["net"] == "5000.00"  # exactly the cap
+
+
+async def test_a_lower_cap_by_amendment_holds_unbilled_work_but_never_touches_invoiced_money(api, keys):
+    contract_id = await new_contract(api, keys, tm())  # no cap
+    await one_time(api, keys, time_entry("TE-1", contract_id, "2026-03-02", "8"))  # 1600
+    [invoice] = await billing_run(api, keys, "2026-03-02", contract_id)
+    assert invoice["net"] == "1600.00"
+    await post_time(
+        api,
+        keys,
+        [time_entry("TE-2", contract_id, "2026-03-03", "8"), time_entry("TE-3", contract_id, "2026-03-04", "8")],
+    )
+    # Cap 2500 from version 2 governs all work: room 2500 - 1600 invoiced = 900 -> TE-2 900 + 700, TE-3 held.
+    await amend(api, keys, contract_id, 2, "2026-06-01", time_cap="2500.00")
+    assert money(await get_entry(api, keys, "TE-2")) == ("billable", "900.00", "700.00", ["CAP_EXCEEDED"])
+    assert money(await get_entry(api, keys, "TE-3")) == ("held", "0.00", "1600.00", ["CAP_EXCEEDED"])
+    # Cap 1000, below what is invoiced: room is none, everything unbilled is held, the invoice stands.
+    await amend(api, keys, contract_id, 3, "2026-06-01", time_cap="1000.00")
+    te1 = await get_entry(api, keys, "TE-1")
+    assert (te1["amount"], te1["held_amount"], te1["adjustment_amount"]) == ("1600.00", None, None)
+    assert money(await get_entry(api, keys, "TE-2")) == ("held", "0.00", "1600.00", ["CAP_EXCEEDED"])
+    assert await billing_run(api, keys, "2026-03-31", contract_id) == []
+
+
+async def test_a_positive_adjustment_that_does_not_fit_is_split_like_any_amount(api, keys):
+    contract_id = await new_contract(api, keys, tm(time_cap="2000.00"))
+    await one_time(api, keys, time_entry("TE-1", contract_id, "2026-03-02", "8"))  # 1600
+    [first] = await billing_run(api, keys, "2026-03-31", contract_id)
+    assert first["net"] == "1600.00"
+    # 12 h = 2400.00: adjustment 2400 - 1600 = +800.00; room 2000 - 1600 = 400 -> 400 billable, 400 held.
+    up = await one_time(api, keys, time_entry("TE-1", contract_id, "2026-03-02", "12"))
+    assert (up["status"], up["billing"], up["amount"], up["held_amount"], up["adjustment_amount"], up["codes"]) == (
+        "corrected",
+        "billable",
+        "2000.00",  # invoiced 1600.00 + the 400.00 of the adjustment that fits
+        "400.00",
+        "800.00",  # new value - invoiced value
+        ["CAP_EXCEEDED"],
+    )
+    [second] = await billing_run(api, keys, "2026-03-31", contract_id)
+    assert second["net"] == "400.00"  # exactly up to the cap
+    await amend(api, keys, contract_id, 2, "2026-04-01", time_cap="3000.00")  # room 3000 - 2000 = 1000
+    assert money(await get_entry(api, keys, "TE-1")) == ("billable", "2400.00", None, [])
+    [third] = await billing_run(api, keys, "2026-03-31", contract_id)
+    assert third["net"] == "400.00"  # the released rest: 1600 + 400 + 400 = 2400 = 12 h x 200.00

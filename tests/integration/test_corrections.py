@@ -9,13 +9,17 @@ from __future__ import annotations
 from decimal import Decimal
 
 from tests.work import (
+    EXPENSES,
     amend,
     billing_run,
+    expense,
     get_entry,
     get_invoice,
     new_contract,
     one_time,
     pending,
+    post_expenses,
+    set_fx,
     time_entry,
     tm,
     void,
@@ -27,10 +31,10 @@ def after(result: dict) -> tuple:
     return result["status"], result["billing"], result["amount"], result["adjustment_amount"], result["codes"]
 
 
-async def invoiced_entry(api, keys, hours: str = "8") -> tuple[str, dict]:  # noqa: ANN001
+async def invoiced_entry(api, keys) -> tuple[str, dict]:  # noqa: ANN001
     """TE-1, 8 h on 2026-03-02 = 1,600.00, invoiced by a run as of 2026-03-31."""
     contract_id = await new_contract(api, keys, tm())
-    await one_time(api, keys, time_entry("TE-1", contract_id, "2026-03-02", hours))
+    await one_time(api, keys, time_entry("TE-1", contract_id, "2026-03-02", "8"))
     [invoice] = await billing_run(api, keys, "2026-03-31", contract_id)
     return contract_id, invoice
 
@@ -89,6 +93,20 @@ async def test_a_negative_adjustment_alone_is_a_credit_note_posted_as_a_credit_m
     assert abs(Decimal(memo.json()["total"])) == Decimal("435.50")
     not_an_invoice = await sandbox.get(f"/erp/services/rest/record/v1/invoice/eid:{credit['id']}")
     assert not_an_invoice.status_code == 404
+
+
+async def test_a_credit_rounds_its_tax_half_away_from_zero(api, keys):
+    contract_id, _ = await invoiced_entry(api, keys)
+    # 0.5 h = 100.00: adjustment 100 - 1600 = -1500.00; tax -1500.00 x 8.875 % = -133.125 -> -133.13
+    # (ties away from zero, also for negatives; half-even would say -133.12); total -1633.13
+    await one_time(api, keys, time_entry("TE-1", contract_id, "2026-03-02", "0.5"))
+    [credit] = await billing_run(api, keys, "2026-03-31", contract_id)
+    assert (credit["kind"], credit["net"], credit["tax"], credit["total"]) == (
+        "credit_note",
+        "-1500.00",
+        "-133.13",
+        "-1633.13",
+    )
 
 
 async def test_a_second_correction_replaces_the_pending_adjustment(api, keys):
@@ -230,3 +248,39 @@ async def test_money_on_a_blocked_invoice_counts_as_invoiced(api, keys):
     assert (corrected["currency"], *after(corrected)) == ("EUR", "corrected", "billable", "1800.00", "200.00", [])
     [second] = await billing_run(api, keys, "2026-03-31", contract_id)
     assert second["net"] == "200.00"
+
+
+async def test_an_expense_correction_after_invoicing_reconverts_at_the_new_days_rate(api, keys, sandbox):
+    contract_id = await new_contract(
+        api,
+        keys,
+        tm(
+            legal_entity="GB01",
+            currency="GBP",
+            customer={"external_id": "TYRELL-UK-001", "name": "Tyrell UK Ltd"},
+            tax={"jurisdiction": "GB", "customer_tax_id": None},
+            rate_card=[{"role": "consultant", "rate": "150.00", "effective_from": "2026-01-05"}],
+            reimbursable_expenses=[{"category": "travel", "cap": "5000.00"}],
+        ),
+    )
+    await set_fx(sandbox, "2026-03-02", "EUR", "GBP", "0.8571")
+    await set_fx(sandbox, "2026-03-03", "EUR", "GBP", "0.85")
+    [first] = await post_expenses(api, keys, [expense("EX-1", contract_id, "2026-03-02", "100.00", "EUR")])
+    assert first["amount"] == "85.71"  # 100.00 x 0.8571
+    [invoice] = await billing_run(api, keys, "2026-03-31", contract_id)
+    assert invoice["net"] == "85.71"
+
+    # 120.00 EUR on 03-03 at 0.85 = 102.00; adjustment 102.00 - 85.71 = +16.29, dated 03-03.
+    [corrected] = await post_expenses(api, keys, [expense("EX-1", contract_id, "2026-03-03", "120.00", "EUR")])
+    assert (corrected["status"], corrected["amount"], corrected["adjustment_amount"]) == (
+        "corrected",
+        "102.00",
+        "16.29",
+    )
+    entry = await get_entry(api, keys, "EX-1", path=EXPENSES)
+    assert ("adjustment", "16.29", "2026-03-03", "unbilled", "awaiting_billing_run") in pending(entry)
+    [second] = await billing_run(api, keys, "2026-03-31", contract_id)
+    # 16.29 x 20 % = 3.258 -> 3.26; total 19.55
+    assert (second["net"], second["tax"], second["total"]) == ("16.29", "3.26", "19.55")
+    [line] = (await get_invoice(api, keys, second["id"]))["lines"]
+    assert line["kind"] == "expense" and "adjust" in f"{line['key']} {line['description']}".lower()

@@ -8,7 +8,7 @@ import uuid
 from decimal import Decimal
 
 from app.auth import create_client
-from tests.factories import auth
+from tests.factories import auth, register
 from tests.work import (
     PSA,
     TIME,
@@ -353,12 +353,16 @@ async def test_a_crm_key_may_not_send_time_and_nothing_is_stored(api, keys, serv
     contract_id = await new_contract(api, keys, tm())
     async with services.db.transaction() as conn:
         _, crm_key = await create_client(conn, "salesforce", "integration", system="crm")
+        _, erp_key = await create_client(conn, "netsuite", "integration", system="erp")
         _, psa_key = await create_client(conn, "kantata", "integration", system="psa")
     entry = time_entry("TE-1", contract_id, "2026-02-03", "8")
-    refused = await post_raw(api, crm_key, [entry])
-    assert refused.status_code == 403, refused.text
-    assert refused.headers["content-type"] == "application/problem+json"
-    assert refused.json()["code"] == "FIELD_NOT_OWNED"
+    for key in (crm_key, erp_key):
+        refused = await post_raw(api, key, [entry])
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["code"] == "FIELD_NOT_OWNED"
+    for role in ("finance", "bi", "customer"):  # roles that do not write work
+        assert (await post_raw(api, keys[role], [entry])).status_code == 403
     assert (await api.get(f"{TIME}/{PSA}/TE-1", headers=auth(keys["admin"]))).status_code == 404
     allowed = await post_raw(api, psa_key, [entry])
     assert allowed.status_code == 200, allowed.text
@@ -413,3 +417,116 @@ async def test_void_true_in_a_batch_voids_the_entry(api, keys):
     assert state(repeat) == ("voided", "non_billable", "0.00", None, ["VOIDED"])
     [invoice] = await billing_run(api, keys, "2026-02-28", contract_id)
     assert invoice["net"] == "400.00"  # TE-2 only: 2 x 200.00
+
+
+async def test_the_same_entry_twice_in_one_request_counts_in_list_order(api, keys):
+    contract_id = await new_contract(api, keys, tm())
+    results = await post_time(
+        api,
+        keys,
+        [
+            time_entry("TE-1", contract_id, "2026-02-03", "8"),
+            time_entry("TE-1", contract_id, "2026-02-03", "6"),  # the second corrects the first
+        ],
+    )
+    # Each result gives the entry's state after the whole request (6 x 200.00 = 1200.00); the status
+    # says what the request did with that item.
+    assert [state(r) for r in results] == [
+        ("accepted", "billable", "1200.00", None, []),
+        ("corrected", "billable", "1200.00", None, []),
+    ]
+    entry = await get_entry(api, keys, "TE-1")
+    assert len(entry["versions"]) == 2 and [t["amount"] for t in entry["transactions"]] == ["1200.00"]
+
+
+async def test_mistyped_fields_are_invalid_entries(api, keys):
+    contract_id = await new_contract(api, keys, tm())
+    cases = {
+        "TE-1": ("work_date", "2026-02-03T00:00:00Z"),  # a date-time where a date is expected
+        "TE-2": ("work_date", "2026-02-30"),
+        "TE-3": ("hours", "eight"),
+        "TE-4": ("contract_id", 42),
+        "TE-5": ("approved_at", "2026-02-04T09:00:00"),  # a time without a UTC offset
+        "TE-6": ("work_date", "2200-01-01"),  # business dates fall within 1970-01-01 .. 2199-12-31
+    }
+    entries = []
+    for external_id, (field, value) in cases.items():
+        entry = time_entry(external_id, contract_id, "2026-02-03", "8")
+        entry[field] = value
+        entries.append(entry)
+    results = await post_time(api, keys, entries)
+    for (external_id, (field, _)), result in zip(cases.items(), results, strict=True):
+        assert (result["external_id"], result["status"], result["amount"], result["codes"]) == (
+            external_id,
+            "rejected",
+            None,
+            ["INVALID_ENTRY"],
+        ), result
+        assert [field] in [e["loc"] for e in result["errors"]], result
+
+
+async def test_a_malformed_envelope_is_a_422_for_the_request(api, keys):
+    contract_id = await new_contract(api, keys, tm())
+    entry = time_entry("TE-1", contract_id, "2026-02-03", "8")
+    for body in ({"source": PSA}, {"source": PSA, "entries": entry}, {"entries": [entry]}, [entry]):
+        response = await api.post(TIME, json=body, headers=auth(keys["integration"]))
+        assert response.status_code == 422, (body, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+    not_json = await api.post(
+        TIME, content=b"entries", headers={**auth(keys["integration"]), "Content-Type": "text/plain"}
+    )
+    assert not_json.status_code == 415
+    assert (await api.get(f"{TIME}/{PSA}/TE-1", headers=auth(keys["admin"]))).status_code == 404
+
+
+async def test_work_for_a_blocked_contract_is_held_until_the_contract_activates(api, keys, sandbox):
+    body = tm(customer={"external_id": "NEWCO-001", "name": "NewCo"})
+    created = await register(api, keys["integration"], body)
+    assert created.status_code == 201 and created.json()["status"] == "blocked", created.text
+    contract_id = created.json()["id"]
+    [exception] = created.json()["exceptions"]
+    results = await post_time(
+        api,
+        keys,
+        [
+            time_entry("TE-1", contract_id, "2026-02-03", "8"),
+            time_entry("TE-2", contract_id, "2027-02-03", "8"),  # also outside the term: blocked comes first
+        ],
+    )
+    assert [state(r) for r in results] == [("held", "held", "0.00", None, ["CONTRACT_BLOCKED"])] * 2
+    entry = await get_entry(api, keys, "TE-1")
+    assert [(t["amount"], t["status"], t["reason"]) for t in entry["transactions"]] == [
+        ("0.00", "held", "contract_blocked")
+    ]
+
+    put = await sandbox.put(
+        "/erp/services/rest/record/v1/customer/eid:NEWCO-001", json={"companyName": "NewCo", "subsidiary": "US01"}
+    )
+    assert put.status_code == 204
+    retried = await api.post(
+        f"/process/v1/exceptions/{exception['id']}/retry",
+        json={"note": "customer created"},
+        headers=auth(keys["admin"]),
+    )
+    assert retried.status_code == 200 and retried.json()["status"] == "resolved", retried.text
+    # Activated: re-evaluated. TE-1 8 x 200.00 = 1600.00; TE-2 is now judged on the term.
+    assert money(await get_entry(api, keys, "TE-1")) == ("billable", "1600.00", None, [])
+    assert money(await get_entry(api, keys, "TE-2")) == ("held", "0.00", None, ["OUTSIDE_CONTRACT_TERM"])
+    [invoice] = await billing_run(api, keys, "2026-02-28", contract_id)
+    assert invoice["net"] == "1600.00"
+
+
+async def test_an_idempotency_key_replays_the_first_answer(api, keys):
+    contract_id = await new_contract(api, keys, tm())
+    body = {"source": PSA, "entries": [time_entry("TE-1", contract_id, "2026-02-03", "8")]}
+    headers = {**auth(keys["integration"]), "Idempotency-Key": "psa-batch-1"}
+    first = await api.post(TIME, json=body, headers=headers)
+    again = await api.post(TIME, json=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json() == first.json()  # the first answer ("accepted"), not "duplicate"
+    assert state(again.json()["results"][0]) == ("accepted", "billable", "1600.00", None, [])
+    other = {"source": PSA, "entries": [time_entry("TE-1", contract_id, "2026-02-03", "9")]}
+    reused = await api.post(TIME, json=other, headers=headers)
+    assert reused.status_code == 422 and reused.json()["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert len((await get_entry(api, keys, "TE-1"))["versions"]) == 1
