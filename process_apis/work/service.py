@@ -179,7 +179,7 @@ class _Batch:
         # Voids and corrections that move contracts name an entry of a contract not locked yet.
         others = sorted({s.contract_id for s in stored.values()} - set(named))
         if others:
-            await store.lock_contracts(conn, others, self.principal)
+            visible |= await store.lock_contracts(conn, others, self.principal)
             stored = await store.stored_entries(conn, self.kind, self.source, ids)
         terms = await load_terms(conn, visible | {s.contract_id for s in stored.values()})
         identities = {ext: _identity_of(s) for ext, s in stored.items() if s.contract_id in terms}
@@ -211,7 +211,7 @@ class _Batch:
             return "rejected", p.external_id, ["INVALID_ENTRY"], p.errors
         cur = identities.get(p.external_id)
         if p.content is None:  # a void
-            if cur is None:
+            if cur is None or cur.contract_id not in visible:
                 return "rejected", p.external_id, ["UNKNOWN_ENTRY"], None
             if not cur.content.voided:
                 self._new_version(cur, replace(cur.content, voided=True), "voided")
