@@ -25,6 +25,7 @@ __all__ = [
     "MAX_ENTRIES",
     "BatchIn",
     "ControlledEntry",
+    "ExpenseBatchIn",
     "ExpenseIn",
     "Parsed",
     "Rejected",
@@ -85,11 +86,24 @@ class VoidIn(BaseModel):
     void: Literal[True]
 
 
+_ENTRIES = (
+    "Up to 5,000 entries (more: 413). Each is judged on its own: an entry of another shape is not an error "
+    "for the batch but a `rejected` result naming its fields, so the items accept any JSON value."
+)
+
+
 class BatchIn(_Strict):
-    """The envelope (documented shape; entries are parsed one by one)."""
+    """The envelope of a batch of time entries (documented shape; entries are parsed one by one)."""
 
     source: Code = Field(description="The PSA the entries come from (kantata, ...): with external_id, their identity")
-    entries: list[dict[str, Any]] = Field(max_length=MAX_ENTRIES)
+    entries: list[TimeEntryIn | VoidIn | Any] = Field(max_length=MAX_ENTRIES, description=_ENTRIES)
+
+
+class ExpenseBatchIn(_Strict):
+    """The envelope of a batch of expenses."""
+
+    source: Code = Field(description="The PSA the entries come from (kantata, ...): with external_id, their identity")
+    entries: list[ExpenseIn | VoidIn | Any] = Field(max_length=MAX_ENTRIES, description=_ENTRIES)
 
 
 @dataclass(frozen=True)

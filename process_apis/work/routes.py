@@ -15,7 +15,7 @@ from app.errors import DomainError, FieldError, ValidationFailed
 from app.http import Operation, control_errors, endpoint, json_response, parse_path, principal_of
 from app.types import Code, ExternalId
 from process_apis.ledger.records import EntryKind
-from process_apis.work.commands import MAX_ENTRIES, BatchIn, ControlledEntry
+from process_apis.work.commands import MAX_ENTRIES, BatchIn, ControlledEntry, ExpenseBatchIn
 from process_apis.work.views import (
     BatchResults,
     EntryView,
@@ -116,7 +116,9 @@ _INGEST_ERRORS = {
 }
 
 
-def _routes(kind: EntryKind, plural: str, noun: str, nouns: str, results: type[BaseModel], post: Any) -> list[Route]:
+def _routes(
+    kind: EntryKind, plural: str, noun: str, nouns: str, body: type[BaseModel], results: type[BaseModel], post: Any
+) -> list[Route]:
     base = f"/process/v1/{plural}"
     one = f"{base}/{{source}}/{{external_id}}"
     return [
@@ -128,10 +130,20 @@ def _routes(kind: EntryKind, plural: str, noun: str, nouns: str, results: type[B
                 f"ingest{nouns}",
                 f"Send up to {MAX_ENTRIES} {noun.lower()}s: each judged, priced, capped or held; per-entry results",
                 Right.WRITE_WORK,
-                body=BatchIn,
+                body=body,
                 response=results,
                 tags=("work",),
                 errors=_INGEST_ERRORS,
+                links={
+                    f"get{noun}": {
+                        "source": "$request.body#/source",
+                        "external_id": "$response.body#/results/0/external_id",
+                    },
+                    f"void{noun}": {
+                        "source": "$request.body#/source",
+                        "external_id": "$response.body#/results/0/external_id",
+                    },
+                },
             ),
         ),
         endpoint(
@@ -166,6 +178,6 @@ def _routes(kind: EntryKind, plural: str, noun: str, nouns: str, results: type[B
 
 
 routes: list[Route] = [
-    *_routes("time", "time-entries", "TimeEntry", "TimeEntries", BatchResults, post_time_entries),
-    *_routes("expense", "expenses", "Expense", "Expenses", ExpenseBatchResults, post_expenses),
+    *_routes("time", "time-entries", "TimeEntry", "TimeEntries", BatchIn, BatchResults, post_time_entries),
+    *_routes("expense", "expenses", "Expense", "Expenses", ExpenseBatchIn, ExpenseBatchResults, post_expenses),
 ]
