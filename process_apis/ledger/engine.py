@@ -147,7 +147,7 @@ async def reevaluate_contract(
         book = r.book
         before = (book.billing, book.code) if book.code not in CAP_CODES else ("billable", None)
         rebuild = (priced.value, priced.billing, priced.code) != (book.value, *before)
-        judged.append(Judged(book, priced, r.content, book.adjusting, rebuild))
+        judged.append(Judged(book, priced, r.content, book.adjusting, rebuild, book.version))
     plan = await settle_work(conn, terms, judged)
     await sync_holds(conn, [contract_id])
     return Reevaluation(plan.repriced, plan.released)

@@ -131,6 +131,7 @@ class EntryBook:
     has_invoiced: bool = False
     pending: tuple[Pending, ...] = ()
     is_new: bool = False  # not stored yet: this request creates it
+    version: int = 0  # its current version as stored
 
     @property
     def pool(self) -> str:
@@ -151,6 +152,7 @@ class Judged:
     content: EntryContent
     adjusting: bool  # corrected after invoicing: pending money is new value - invoiced
     rebuild: bool  # its content or value changed: re-price pending transactions in place
+    version: int  # the entry version this judgement prices (lineage of its transactions)
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,7 @@ class TxnWrite:
     id: uuid.UUID
     contract_id: uuid.UUID
     entry_id: uuid.UUID
+    entry_version: int
     kind: TxnKind
     subject_type: str
     service_date: date
@@ -177,6 +180,7 @@ class TxnWrite:
 @dataclass(frozen=True)
 class TxnUpdate:
     id: uuid.UUID
+    entry_version: int
     amount: Decimal
     billing: Literal["billable", "held"]
     reason: str | None

@@ -58,6 +58,7 @@ class _Target:
     demand: Decimal  # pending money it asks for (0 when it has no value)
     rebuild: bool
     priced: Priced | None
+    version: int
     service_date: date
     role: str | None
     category: str | None
@@ -77,7 +78,7 @@ def _target_of(j: Judged) -> _Target:
     else:
         demand = p.value - book.invoiced if p.value is not None else Decimal(0)
     return _Target(
-        book, (p.billing, p.code), p.value, j.adjusting, demand, j.rebuild, p, j.content.service_date,
+        book, (p.billing, p.code), p.value, j.adjusting, demand, j.rebuild, p, j.version, j.content.service_date,
         j.content.role, j.content.category, p.rate, j.content.hours, p.cost,
     )  # fmt: skip
 
@@ -86,7 +87,7 @@ def _target_kept(book: EntryBook) -> _Target:
     """An entry not re-judged: same value, same pending demand, only its allocation may move."""
     base: tuple[Billing, str | None] = ("billable", None) if book.code in CAP_CODES else (book.billing, book.code)
     return _Target(
-        book, base, book.value, book.adjusting, book.demand, False, None, book.service_date,
+        book, base, book.value, book.adjusting, book.demand, False, None, book.version, book.service_date,
         book.role, book.category, book.rate, None, None,
     )  # fmt: skip
 
@@ -112,7 +113,8 @@ def settle(
         ]
         billable.update(allocate_caps(demands, room))
     plan = Plan()
-    for t in targets:
+    # In cap order, so releases (and their events) come out in the order the room went.
+    for t in sorted(targets, key=lambda t: (t.service_date, t.book.external_id, t.book.source)):
         _settle_entry(plan, t, billable.get(t.book.id, Decimal(0)), terms[t.book.contract_id].currency)
     return plan
 
@@ -157,7 +159,8 @@ def _plan_transactions(
         new_ids.append(tid)
         plan.inserts.append(
             TxnWrite(
-                id=tid, contract_id=book.contract_id, entry_id=book.id, kind=kind,  # type: ignore[arg-type]
+                id=tid, contract_id=book.contract_id, entry_id=book.id, entry_version=t.version,
+                kind=kind,  # type: ignore[arg-type]
                 subject_type="time_entry" if book.kind == "time" else "expense", service_date=t.service_date,
                 role=t.role, rate=t.rate, quantity=_quantity(t, amount), category=t.category, amount=amount,
                 currency=currency, cost_amount=t.cost if kind == book.kind else None,
@@ -171,7 +174,18 @@ def _plan_transactions(
 
     def update(p: Pending, amount: Decimal, billing: str, reason: str | None) -> None:
         plan.updates.append(
-            TxnUpdate(p.id, amount, billing, reason, t.service_date, t.role, t.rate, _quantity(t, amount), t.category)  # type: ignore[arg-type]
+            TxnUpdate(
+                p.id,
+                t.version,
+                amount,
+                billing,
+                reason,
+                t.service_date,
+                t.role,
+                t.rate,  # type: ignore[arg-type]
+                _quantity(t, amount),
+                t.category,
+            )  # fmt: skip
         )
 
     if t.rebuild:

@@ -18,6 +18,8 @@ from process_apis.ledger.settlement import Plan
 
 __all__ = [
     "Balances",
+    "Lineage",
+    "transaction_lineage",
     "ContractMoney",
     "TransactionRow",
     "contract_money",
@@ -91,7 +93,8 @@ def _dec(text: str | None) -> Decimal | None:
     return Decimal(text) if text is not None else None
 
 
-_BOOK = """e.id, e.kind, e.contract_id, e.source, e.external_id, e.service_date, e.role, e.category, e.rate,
+_BOOK = """e.id, e.kind, e.current_version, e.contract_id, e.source, e.external_id, e.service_date, e.role,
+           e.category, e.rate,
            e.billing, e.code, e.value, e.adjusting,
            (select coalesce(sum(t.amount) filter (where t.billing = 'billable'), 0)
             from billing_transaction t where t.entry_id = e.id and t.invoice_id is not null) as invoiced,
@@ -119,6 +122,7 @@ def _book(r: Any) -> EntryBook:
         code=r["code"],
         value=r["value"],
         adjusting=r["adjusting"],
+        version=r["current_version"],
         invoiced=r["invoiced"],
         has_invoiced=r["has_invoiced"],
         pending=tuple(map(Pending, r["p_ids"], r["p_kinds"], r["p_amounts"], r["p_billings"])) if r["p_ids"] else (),
@@ -144,7 +148,8 @@ async def entry_books(conn: Connection, entry_ids: list[uuid.UUID]) -> dict[uuid
                       array_agg(t.billing order by t.created_at, t.id) filter (where t.invoice_id is null
                                 and t.status in ('unbilled', 'held')) as p_billings
                from billing_transaction t where t.entry_id = any($1::uuid[]) group by t.entry_id)
-           select e.id, e.kind, e.contract_id, e.source, e.external_id, e.service_date, e.role, e.category, e.rate,
+           select e.id, e.kind, e.current_version, e.contract_id, e.source, e.external_id, e.service_date,
+                  e.role, e.category, e.rate,
                   e.billing, e.code, e.value, e.adjusting, coalesce(t.invoiced, 0) as invoiced,
                   coalesce(t.has_invoiced, false) as has_invoiced, t.p_ids, t.p_kinds, t.p_amounts, t.p_billings
            from work_entry e left join t on t.entry_id = e.id
@@ -198,8 +203,8 @@ async def pool_invoiced(conn: Connection, contract_ids: Iterable[uuid.UUID]) -> 
 
 
 _TXN_COLUMNS = [
-    "id", "contract_id", "entry_id", "kind", "subject_type", "subject_id", "service_date", "role", "rate",
-    "quantity", "category", "amount", "currency", "cost_amount", "billing", "status", "reason",
+    "id", "contract_id", "entry_id", "subject_version", "kind", "subject_type", "subject_id", "service_date",
+    "role", "rate", "quantity", "category", "amount", "currency", "cost_amount", "billing", "status", "reason",
     "is_adjustment", "is_release", "correlation_id",
 ]  # fmt: skip
 
@@ -216,6 +221,7 @@ async def write_plan(conn: Connection, plan: Plan, stored_by_caller: set[uuid.UU
                     t.id,
                     t.contract_id,
                     t.entry_id,
+                    t.entry_version,
                     t.kind,
                     t.subject_type,
                     str(t.entry_id),
@@ -242,17 +248,17 @@ async def write_plan(conn: Connection, plan: Plan, stored_by_caller: set[uuid.UU
         u = plan.updates
         await conn.execute(
             """update billing_transaction t
-                  set amount = x.amount, billing = x.billing,
+                  set amount = x.amount, billing = x.billing, subject_version = x.version,
                       status = case when x.billing = 'billable' then 'unbilled' else 'held' end,
                       reason = x.reason, service_date = x.service_date, role = x.role, rate = x.rate,
-                      quantity = x.quantity, category = x.category, updated_at = now()
+                      quantity = x.quantity, category = x.category, correlation_id = $11, updated_at = now()
                from unnest($1::uuid[], $2::numeric[], $3::text[], $4::text[], $5::date[], $6::text[],
-                           $7::numeric[], $8::numeric[], $9::text[])
-                    as x(id, amount, billing, reason, service_date, role, rate, quantity, category)
+                           $7::numeric[], $8::numeric[], $9::text[], $10::int[])
+                    as x(id, amount, billing, reason, service_date, role, rate, quantity, category, version)
                where t.id = x.id and t.invoice_id is null""",
             [x.id for x in u], [x.amount for x in u], [x.billing for x in u], [x.reason for x in u],
             [x.service_date for x in u], [x.role for x in u], [x.rate for x in u], [x.quantity for x in u],
-            [x.category for x in u],
+            [x.category for x in u], [x.entry_version for x in u], cid,
         )  # fmt: skip
     if plan.superseded:
         await conn.execute(
@@ -413,12 +419,13 @@ class TransactionRow:
     invoice_id: uuid.UUID | None
     invoice_status: str | None
     reason: str | None
+    correlation_id: str | None = None
 
 
 async def entry_transactions(conn: Connection, entry_id: uuid.UUID) -> list[TransactionRow]:
     rows = await conn.fetch(
         """select t.id, t.kind, t.amount, t.currency, t.service_date, t.status, t.invoice_id, t.reason,
-                  i.status as invoice_status
+                  i.status as invoice_status, t.correlation_id
            from billing_transaction t left join invoice i on i.id = t.invoice_id
            where t.entry_id = $1 and t.status <> 'superseded' order by t.created_at, t.id""",
         entry_id,
@@ -434,6 +441,45 @@ async def entry_transactions(conn: Connection, entry_id: uuid.UUID) -> list[Tran
             t["invoice_id"],
             t["invoice_status"],
             t["reason"],
+            t["correlation_id"],
         )  # fmt: skip
         for t in rows
     ]
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """One transaction and where its money came from: the entry version (or milestone) and the request."""
+
+    row: TransactionRow
+    contract_id: uuid.UUID
+    entry_kind: str | None
+    source: str | None
+    external_id: str | None
+    entry_version: int | None
+    milestone_key: str | None
+    correlation_id: str | None
+
+
+async def transaction_lineage(conn: Connection, transaction_id: uuid.UUID, principal: Principal) -> Lineage | None:
+    r = await conn.fetchrow(
+        f"""select t.id, t.kind, t.amount, t.currency, t.service_date, t.status, t.invoice_id, t.reason,
+                   i.status as invoice_status, t.contract_id, e.kind as entry_kind, e.source, e.external_id,
+                   t.subject_version, t.milestone_key, t.correlation_id
+            from billing_transaction t
+            join contract c on c.id = t.contract_id join customer cu on cu.id = c.customer_id
+            left join invoice i on i.id = t.invoice_id left join work_entry e on e.id = t.entry_id
+            where t.id = $1 and t.status <> 'superseded' and {scope_clause(2)}""",
+        transaction_id,
+        *principal.scope_args(),
+    )
+    if r is None:
+        return None
+    row = TransactionRow(
+        r["id"], r["kind"], r["amount"], r["currency"], r["service_date"], r["status"], r["invoice_id"],
+        r["invoice_status"], r["reason"], r["correlation_id"],
+    )  # fmt: skip
+    return Lineage(
+        row, r["contract_id"], r["entry_kind"], r["source"], r["external_id"],
+        r["subject_version"] if r["entry_kind"] else None, r["milestone_key"], r["correlation_id"],
+    )  # fmt: skip

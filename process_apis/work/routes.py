@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -11,19 +12,35 @@ from starlette.routing import Route
 
 from app.access import Right
 from app.db import loads
-from app.errors import DomainError, FieldError, ValidationFailed
+from app.errors import DomainError, FieldError, NotFound, ValidationFailed
 from app.http import Operation, control_errors, endpoint, json_response, parse_path, principal_of
 from app.types import Code, ExternalId
 from process_apis.ledger.records import EntryKind
+from process_apis.ledger.store import transaction_lineage
 from process_apis.work.commands import MAX_ENTRIES, BatchIn, ControlledEntry, ExpenseBatchIn
 from process_apis.work.views import (
     BatchResults,
     EntryView,
     ExpenseBatchResults,
+    TransactionLineage,
     entry_view,
     expense_results,
+    lineage_view,
     time_results,
 )
+
+
+class TransactionPath(BaseModel):
+    transaction_id: uuid.UUID
+
+
+async def get_transaction(request: Request) -> Response:
+    path = parse_path(request, TransactionPath)
+    async with request.app.state.services.db.connection() as conn:
+        found = await transaction_lineage(conn, path.transaction_id, principal_of(request))
+    if found is None:
+        raise NotFound(f"transaction {path.transaction_id} does not exist")
+    return json_response(lineage_view(found))
 
 
 class EntryPath(BaseModel):
@@ -178,6 +195,20 @@ def _routes(
 
 
 routes: list[Route] = [
+    endpoint(
+        "/process/v1/transactions/{transaction_id}",
+        "GET",
+        get_transaction,
+        Operation(
+            "getTransaction",
+            "One billing transaction and its lineage: the entry version or milestone that priced it, the request",
+            Right.READ_BILLING,
+            path=TransactionPath,
+            response=TransactionLineage,
+            tags=("work",),
+            errors={404: ("NOT_FOUND",)},
+        ),
+    ),
     *_routes("time", "time-entries", "TimeEntry", "TimeEntries", BatchIn, BatchResults, post_time_entries),
     *_routes("expense", "expenses", "Expense", "Expenses", ExpenseBatchIn, ExpenseBatchResults, post_expenses),
 ]

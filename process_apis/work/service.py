@@ -193,7 +193,7 @@ class _Batch:
             key = fx_key(t, i.content)
             priced = judge(t, i.content, Decimal(1) if key is None else self.fx.get(key))
             adjusting = book.adjusting or book.has_invoiced
-            judged.append(Judged(book, priced, i.content, adjusting, rebuild=True))
+            judged.append(Judged(book, priced, i.content, adjusting, rebuild=True, version=i.version))
         plan = await plan_work(conn, terms, judged)
         rows = [self._row(i, j, plan) for i, j in zip(touched, judged, strict=True)]
         await store.write_entries(conn, rows)

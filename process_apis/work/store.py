@@ -237,6 +237,7 @@ class VersionRow:
     version: int
     content: EntryContent
     created_at: datetime
+    correlation_id: str | None
 
 
 @dataclass(frozen=True)
@@ -285,6 +286,9 @@ async def entry_detail(
         code=e["code"],
         adjusting=e["adjusting"],
         converted_amount=e["converted_amount"],
-        versions=[VersionRow(v["version"], content_of(kind, e["contract_id"], v), v["created_at"]) for v in versions],
+        versions=[
+            VersionRow(v["version"], content_of(kind, e["contract_id"], v), v["created_at"], v["correlation_id"])
+            for v in versions
+        ],
         transactions=txns,
     )

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from app.responses import Amount, ApiModel, amount
 from process_apis.ledger.rules import release_of
-from process_apis.ledger.store import TransactionRow
+from process_apis.ledger.store import Lineage, TransactionRow
 from process_apis.work.service import EntryResult
 from process_apis.work.store import EntryDetail, VersionRow
 
@@ -114,6 +114,7 @@ class VersionView(ApiModel):
     description: str | None
     approved_at: dt.datetime | None
     created_at: dt.datetime
+    correlation_id: str | None = Field(description="The request that sent this version")
 
 
 class TransactionView(ApiModel):
@@ -126,6 +127,7 @@ class TransactionView(ApiModel):
     invoice_id: uuid.UUID | None
     reason: Reason | None = Field(description="Why is this unbilled? Null once on a queued, posting or posted invoice")
     release: str | None = Field(description="What would release it, in words")
+    correlation_id: str | None = Field(description="The request that wrote it last")
 
 
 class EntryView(ExpenseResult):
@@ -134,6 +136,32 @@ class EntryView(ExpenseResult):
     contract_id: uuid.UUID
     versions: list[VersionView]
     transactions: list[TransactionView]
+
+
+class EntryRef(ApiModel):
+    kind: Literal["time", "expense"]
+    source: str
+    external_id: str
+    version: int | None = Field(description="The entry version that priced it")
+
+
+class TransactionLineage(TransactionView):
+    """A transaction and where it came from: its entry version (or milestone), contract and request."""
+
+    contract_id: uuid.UUID
+    entry: EntryRef | None
+    milestone_key: str | None
+
+
+def lineage_view(x: Lineage) -> TransactionLineage:
+    return TransactionLineage(
+        **_transaction(x.row).model_dump(),
+        contract_id=x.contract_id,
+        entry=EntryRef(kind=x.entry_kind, source=x.source, external_id=x.external_id, version=x.entry_version)  # type: ignore[arg-type]
+        if x.entry_kind
+        else None,
+        milestone_key=x.milestone_key,
+    )
 
 
 def reason_of_transaction(t: TransactionRow) -> str | None:
@@ -158,6 +186,7 @@ def _transaction(t: TransactionRow) -> TransactionView:
         invoice_id=t.invoice_id,
         reason=reason,  # type: ignore[arg-type]
         release=release_of(reason),
+        correlation_id=t.correlation_id,
     )
 
 
@@ -176,6 +205,7 @@ def _version(v: VersionRow) -> VersionView:
         description=c.description,
         approved_at=c.approved_at,
         created_at=v.created_at,
+        correlation_id=v.correlation_id,
     )
 
 

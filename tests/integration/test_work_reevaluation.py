@@ -138,3 +138,36 @@ async def test_every_change_to_an_entry_writes_its_event_in_the_same_transaction
     ]
     released = [r["payload"]["amount"] for r in rows if r["event_type"] == "transaction.released"]
     assert released == ["600.00", "100.00"]
+
+
+async def test_a_line_leads_back_to_its_entry_version_and_request_and_milestones_say_what_they_await(api, keys):
+    contract_id = await new_contract(api, keys, tm())
+    headers = {**auth(keys["integration"]), "X-Correlation-ID": "psa-batch-42"}
+    body = {"source": "kantata", "entries": [time_entry("TE-L1", contract_id, "2026-03-02", "2")]}
+    assert (await api.post("/process/v1/time-entries", json=body, headers=headers)).status_code == 200
+    body["entries"][0]["hours"] = "3"  # a correction: version 2, 3 x 200.00 = 600.00
+    headers["X-Correlation-ID"] = "psa-batch-43"
+    assert (await api.post("/process/v1/time-entries", json=body, headers=headers)).status_code == 200
+    runs = await api.post(
+        "/process/v1/billing-runs",
+        json={"as_of": "2026-03-31", "contract_id": contract_id},
+        headers=auth(keys["finance"]),
+    )
+    [invoice] = runs.json()["invoices"]
+    [line] = (await api.get(f"/process/v1/invoices/{invoice['id']}", headers=auth(keys["finance"]))).json()["lines"]
+    [transaction_id] = line["transaction_ids"]
+    lineage = (await api.get(f"/process/v1/transactions/{transaction_id}", headers=auth(keys["finance"]))).json()
+    assert lineage["entry"] == {"kind": "time", "source": "kantata", "external_id": "TE-L1", "version": 2}
+    assert (lineage["amount"], lineage["status"], lineage["correlation_id"]) == ("600.00", "invoiced", "psa-batch-43")
+    entry = await get_entry(api, keys, "TE-L1")
+    assert [v["correlation_id"] for v in entry["versions"]] == ["psa-batch-42", "psa-batch-43"]
+    other = await api.get(f"/process/v1/transactions/{transaction_id}", headers=auth(keys["customer"]))
+    assert other.status_code == 403  # a customer key reaches no REST route
+
+    fixed = await new_contract(api, keys, acme(external_id="800XX0902", number="SOW-L-2"))
+    detail = (await api.get(f"/process/v1/contracts/{fixed}", headers=auth(keys["admin"]))).json()
+    assert {(m["key"], m["reason"]) for m in detail["milestones"]} == {
+        ("M1", "awaiting_milestone_acceptance"),
+        ("M2", "awaiting_milestone_acceptance"),
+        ("M3", "awaiting_milestone_acceptance"),
+    }

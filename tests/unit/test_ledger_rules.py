@@ -139,7 +139,7 @@ def test_settlement_splits_a_new_entry_and_a_raised_cap_releases_as_its_own_tran
     t = terms(time_cap=D("2500.00"))
     first = _book(1, pending=(Pending(uuid.UUID(int=101), "time", D("1600.00"), "billable"),))
     new = _book(2, is_new=True, billing="held", value=None)
-    judged = Judged(new, price_time(t, hours("8", date(2026, 3, 2))), hours("8", date(2026, 3, 2)), False, True)
+    judged = Judged(new, price_time(t, hours("8", date(2026, 3, 2))), hours("8", date(2026, 3, 2)), False, True, 1)
     plan = settle({CONTRACT: t}, [judged], [first], {})
     s = plan.settled[new.id]
     assert (s.billing, s.code, s.billable, s.held) == ("billable", "CAP_EXCEEDED", D("900.00"), D("700.00"))
@@ -164,7 +164,7 @@ def test_a_correction_after_invoicing_bills_only_the_difference_as_an_adjustment
     t = terms()
     invoiced = _book(1, invoiced=D("1600.00"), has_invoiced=True)
     content = hours("6.5", date(2026, 3, 4))
-    plan = settle({CONTRACT: t}, [Judged(invoiced, price_time(t, content), content, True, True)], [], {})
+    plan = settle({CONTRACT: t}, [Judged(invoiced, price_time(t, content), content, True, True, 2)], [], {})
     # 6.5 x 200.00 = 1300.00; 1300.00 - 1600.00 = -300.00, dated on the new work date.
     [w] = plan.inserts
     assert (w.kind, w.amount, w.service_date, w.is_adjustment) == ("adjustment", D("-300.00"), date(2026, 3, 4), True)
