@@ -93,18 +93,7 @@ def _dec(text: str | None) -> Decimal | None:
     return Decimal(text) if text is not None else None
 
 
-_BOOK = """e.id, e.kind, e.current_version, e.contract_id, e.source, e.external_id, e.service_date, e.role,
-           e.category, e.rate,
-           e.billing, e.code, e.value, e.adjusting,
-           (select coalesce(sum(t.amount) filter (where t.billing = 'billable'), 0)
-            from billing_transaction t where t.entry_id = e.id and t.invoice_id is not null) as invoiced,
-           exists(select 1 from billing_transaction t where t.entry_id = e.id and t.invoice_id is not null)
-             as has_invoiced"""
 # A pending transaction travels as a row of four arrays (decoded natively, no JSON on the hot path).
-_PENDING = """array_agg(t.id order by t.created_at, t.id) as p_ids,
-              array_agg(t.kind order by t.created_at, t.id) as p_kinds,
-              array_agg(t.amount order by t.created_at, t.id) as p_amounts,
-              array_agg(t.billing order by t.created_at, t.id) as p_billings"""
 
 
 def _book(r: Any) -> EntryBook:
@@ -129,13 +118,14 @@ def _book(r: Any) -> EntryBook:
     )
 
 
-async def entry_books(conn: Connection, entry_ids: list[uuid.UUID]) -> dict[uuid.UUID, EntryBook]:
-    """The stored money of these entries: judgement, invoiced sum, pending transactions (one scan, grouped)."""
-    if not entry_ids:
-        return {}
-    rows = await conn.fetch(
-        """with t as (
-               select t.entry_id,
+# Each entry's money in one pass over its transactions: invoiced sum, and the pending ones as four
+# arrays (decoded natively by asyncpg: no JSON on the hot path).
+_BOOKS = """select e.id, e.kind, e.current_version, e.contract_id, e.source, e.external_id, e.service_date,
+                  e.role, e.category, e.rate, e.billing, e.code, e.value, e.adjusting,
+                  coalesce(t.invoiced, 0) as invoiced, coalesce(t.has_invoiced, false) as has_invoiced,
+                  t.p_ids, t.p_kinds, t.p_amounts, t.p_billings
+           from t join work_entry e on e.id = t.entry_id"""
+_AGGREGATE = """select t.entry_id,
                       coalesce(sum(t.amount) filter (where t.invoice_id is not null and t.billing = 'billable'), 0)
                         as invoiced,
                       bool_or(t.invoice_id is not null) as has_invoiced,
@@ -147,13 +137,21 @@ async def entry_books(conn: Connection, entry_ids: list[uuid.UUID]) -> dict[uuid
                                 and t.status in ('unbilled', 'held')) as p_amounts,
                       array_agg(t.billing order by t.created_at, t.id) filter (where t.invoice_id is null
                                 and t.status in ('unbilled', 'held')) as p_billings
-               from billing_transaction t where t.entry_id = any($1::uuid[]) group by t.entry_id)
-           select e.id, e.kind, e.current_version, e.contract_id, e.source, e.external_id, e.service_date,
-                  e.role, e.category, e.rate,
-                  e.billing, e.code, e.value, e.adjusting, coalesce(t.invoiced, 0) as invoiced,
-                  coalesce(t.has_invoiced, false) as has_invoiced, t.p_ids, t.p_kinds, t.p_amounts, t.p_billings
-           from work_entry e left join t on t.entry_id = e.id
-           where e.id = any($1::uuid[])""",
+               from billing_transaction t"""
+
+
+async def entry_books(conn: Connection, entry_ids: list[uuid.UUID]) -> dict[uuid.UUID, EntryBook]:
+    """The stored money of these entries: judgement, invoiced sum, pending transactions (one scan, grouped)."""
+    if not entry_ids:
+        return {}
+    rows = await conn.fetch(
+        f"""with t as ({_AGGREGATE} where t.entry_id = any($1::uuid[]) group by t.entry_id)
+            select e.id, e.kind, e.current_version, e.contract_id, e.source, e.external_id, e.service_date,
+                   e.role, e.category, e.rate, e.billing, e.code, e.value, e.adjusting,
+                   coalesce(t.invoiced, 0) as invoiced, coalesce(t.has_invoiced, false) as has_invoiced,
+                   t.p_ids, t.p_kinds, t.p_amounts, t.p_billings
+            from work_entry e left join t on t.entry_id = e.id
+            where e.id = any($1::uuid[])""",
         entry_ids,
     )
     return {r["id"]: _book(r) for r in rows}
@@ -172,19 +170,19 @@ async def capped_books(
 async def pending_books(
     conn: Connection, contract_ids: list[uuid.UUID], exclude: Iterable[uuid.UUID]
 ) -> list[EntryBook]:
-    """Every other entry of these contracts with money pending (not on any invoice)."""
+    """Every other entry of these contracts with money pending (not on any invoice), driven by the
+    partial index of pending money: what a billing run has cleared is never read again."""
     rows = await conn.fetch(
-        f"""with p as (
-                select t.entry_id, {_PENDING} from billing_transaction t
+        f"""with pending as (
+                select distinct t.entry_id from billing_transaction t
                 where t.contract_id = any($1::uuid[]) and t.invoice_id is null and t.status in ('unbilled', 'held')
-                  and t.entry_id is not null and not (t.entry_id = any($2::uuid[]))
-                group by t.entry_id)
-            select {_BOOK}, p.p_ids, p.p_kinds, p.p_amounts, p.p_billings
-            from p join work_entry e on e.id = p.entry_id""",
+                  and t.entry_id is not null),
+            t as ({_AGGREGATE} join pending p on p.entry_id = t.entry_id group by t.entry_id)
+            {_BOOKS}""",
         contract_ids,
-        list(exclude),
     )
-    return [_book(r) for r in rows]
+    skip = set(exclude)
+    return [_book(r) for r in rows if r["id"] not in skip]
 
 
 async def pool_invoiced(conn: Connection, contract_ids: Iterable[uuid.UUID]) -> dict[tuple[uuid.UUID, str], Decimal]:
@@ -332,17 +330,19 @@ async def rejudgeable(conn: Connection, contract_id: uuid.UUID) -> list[Rejudgea
     """Entries a change of terms may re-price: nothing of theirs invoiced (amendments never create
     adjustments), or held without a value (nothing to rewrite), and not voided."""
     rows = await conn.fetch(
-        f"""select {_BOOK}, e.fx_rate as stored_fx, p.p_ids, p.p_kinds, p.p_amounts, p.p_billings,
+        f"""with es as (select e.id from work_entry e where e.contract_id = $1 and e.status <> 'voided'),
+                 t as ({_AGGREGATE} join es on es.id = t.entry_id group by t.entry_id)
+            select e.id, e.kind, e.current_version, e.contract_id, e.source, e.external_id, e.service_date,
+                   e.role, e.category, e.rate, e.billing, e.code, e.value, e.adjusting,
+                   coalesce(t.invoiced, 0) as invoiced, coalesce(t.has_invoiced, false) as has_invoiced,
+                   t.p_ids, t.p_kinds, t.p_amounts, t.p_billings, e.fx_rate as stored_fx,
                    v.service_date as v_date, v.resource_external_id, v.resource_name, v.role as v_role, v.cost_rate,
                    v.hours, v.description, v.category as v_category, v.amount, v.currency, v.receipt_uri,
                    v.approved_at, v.voided
-            from work_entry e join work_entry_version v on v.entry_id = e.id and v.version = e.current_version
-            left join lateral (
-                select {_PENDING} from billing_transaction t
-                where t.entry_id = e.id and t.invoice_id is null and t.status in ('unbilled', 'held')) p on true
-            where e.contract_id = $1 and e.status <> 'voided'
-              and (e.value is null or not exists (
-                   select 1 from billing_transaction t where t.entry_id = e.id and t.invoice_id is not null))""",
+            from es join work_entry e on e.id = es.id
+            join work_entry_version v on v.entry_id = e.id and v.version = e.current_version
+            left join t on t.entry_id = e.id
+            where e.value is null or not coalesce(t.has_invoiced, false)""",
         contract_id,
     )
     return [

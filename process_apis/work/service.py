@@ -40,6 +40,7 @@ __all__ = ["EntryResult", "WorkService"]
 _OWNED_FIELD = {"time": ("time_entry", "hours"), "expense": ("expense", "amount")}
 _EVENTS = {"accepted": "entry.accepted", "held": "entry.held", "corrected": "entry.corrected", "voided": "entry.voided"}
 FX_CONCURRENCY = 8
+CUSTOM_PLANS_FROM = 50  # entries
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,10 @@ class WorkService:
         fx = await self._fx_rates(kind, parsed, named)
 
         async def work(conn: Connection) -> list[EntryResult]:
+            if len(raw_entries) > CUSTOM_PLANS_FROM:
+                # A cached generic plan fits neither 1 nor 5,000 ids (nor tables that grew since it was
+                # made): a big batch has its statements planned for its own arrays.
+                await conn.execute("set local plan_cache_mode = force_custom_plan")
             await check_ownership(conn, principal, [_OWNED_FIELD[kind]])
             return await _Batch(conn, kind, source, principal, parsed, fx).settle(named)
 

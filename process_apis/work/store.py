@@ -83,8 +83,9 @@ async def stored_entries(
 ) -> dict[str, StoredEntry]:
     rows = await conn.fetch(
         """select e.id, e.external_id, e.contract_id, e.current_version, e.status, e.converted_amount, v.*
-           from work_entry e join work_entry_version v on v.entry_id = e.id and v.version = e.current_version
-           where e.kind = $1 and e.source = $2 and e.external_id = any($3::text[])""",
+           from unnest($3::text[]) as x(external_id)
+           join work_entry e on e.kind = $1 and e.source = $2 and e.external_id = x.external_id
+           join work_entry_version v on v.entry_id = e.id and v.version = e.current_version""",
         kind,
         source,
         external_ids,
