@@ -84,6 +84,9 @@ async def claim_billable(
     mine = [r["contract_id"] for r in locked]
     if not mine:
         return []
+    # The contract rows too, in id order like ingestion and amendments: a batch settling a contract's
+    # pending money finishes before a run takes it (and a run's packaging before the next batch).
+    await conn.execute("select 1 from contract where id = any($1::uuid[]) order by id for update", mine)
     rows = await conn.fetch(
         f"""select bt.id, bt.contract_id, bt.currency, bt.amount, bt.quantity, bt.rate, bt.role, bt.category,
                   bt.milestone_key, bt.is_adjustment, m.name as milestone_name,
