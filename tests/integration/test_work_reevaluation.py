@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests.factories import acme, auth
-from tests.work import amend, get_entry, money, new_contract, post_time, time_entry, tm
+from tests.work import amend, get_entry, money, new_contract, post_expenses, post_time, time_entry, tm
+from tests.work import expense as expense_entry
 
 AMENDMENTS = "/process/v1/contracts/{}/amendments"
 
@@ -171,3 +172,42 @@ async def test_a_line_leads_back_to_its_entry_version_and_request_and_milestones
         ("M2", "awaiting_milestone_acceptance"),
         ("M3", "awaiting_milestone_acceptance"),
     }
+
+
+async def test_the_seeds_fixed_fee_engagement_time_is_cost_only_and_travel_is_capped_until_co7(api, keys):
+    """Acme: 300,000.00 fixed fee, travel reimbursable up to 15,000.00; CO-7 raises it to 20,000.00."""
+    contract_id = await new_contract(api, keys, acme(external_id="800XX0903", number="SOW-SEED-1"))
+    [time] = await post_time(api, keys, [time_entry("TE-A1", contract_id, "2026-03-02", "8")])
+    assert (time["status"], *money(time)) == ("accepted", "non_billable", "0.00", None, ["FIXED_FEE"])
+    travel = [
+        expense_entry("EX-A1", contract_id, "2026-03-03", "9000.00", "USD"),
+        expense_entry("EX-A2", contract_id, "2026-03-10", "7500.00", "USD"),  # 15,000 - 9,000 = 6,000 fits
+        expense_entry("EX-A3", contract_id, "2026-03-11", "250.00", "USD", category="meals"),  # not reimbursable
+    ]
+    results = await post_expenses(api, keys, travel)
+    assert [money(r) for r in results] == [
+        ("billable", "9000.00", None, []),
+        ("billable", "6000.00", "1500.00", ["EXPENSE_CAP_EXCEEDED"]),
+        ("non_billable", "0.00", None, ["NOT_REIMBURSABLE"]),
+    ]
+    # CO-7 (effective 1 June) raises travel to 20,000.00 for all work: EX-A2's 1,500.00 is released.
+    co7 = {
+        "total_value": "360000.00",
+        "add_milestones": [
+            {
+                "key": "M4",
+                "name": "Rollout wave 2",
+                "amount": "60000.00",
+                "due_date": "2026-11-30",
+                "depends_on": ["M3"],
+            }
+        ],
+        "reimbursable_expenses": [{"category": "travel", "cap": "20000.00"}],
+    }
+    await amend(api, keys, contract_id, 2, "2026-06-01", **co7)
+    ex2 = await get_entry(api, keys, "EX-A2", path="/process/v1/expenses")
+    assert money(ex2) == ("billable", "7500.00", None, [])
+    assert sorted((t["kind"], t["amount"]) for t in ex2["transactions"]) == [
+        ("expense", "6000.00"),
+        ("release", "1500.00"),
+    ]
