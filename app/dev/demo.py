@@ -119,7 +119,8 @@ def _run(options: DemoOptions, supervisor: Supervisor, services: contextlib.Exit
     supervisor.spawn("API", _cli("serve"), env, ROOT)
     api = f"http://127.0.0.1:{options.api_port}"
     _wait_http(f"{api}/readyz", supervisor)
-    contract = asyncio.run(_seed_contract(api, keys["demo-crm"]))  # the CRM owns contract terms
+    # The CRM owns contract terms, the PSA time entries (field ownership): each seeds with its own key.
+    contract = asyncio.run(_seed_contract(api, keys["demo-crm"], keys["demo-psa"]))
     supervisor.checkpoint()
     keys |= asyncio.run(_portal_keys(settings, options.keys_file))
     _banner(api, options.sandbox_port, keys, contract, options.keys_file)
@@ -179,11 +180,11 @@ async def _seed_before_api(settings: Settings, keys_file: Path) -> dict[str, str
         await pool.close()
 
 
-async def _seed_contract(api: str, key: str) -> dict[str, Any]:
+async def _seed_contract(api: str, crm_key: str, psa_key: str) -> dict[str, Any]:
     from app.dev.seed import seed_contracts
 
     async with httpx.AsyncClient(timeout=30) as http:
-        return await seed_contracts(http, api, key)
+        return await seed_contracts(http, api, crm_key, psa_key)
 
 
 async def _portal_keys(settings: Settings, keys_file: Path) -> dict[str, str]:

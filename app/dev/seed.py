@@ -72,8 +72,6 @@ PORTAL_CLIENTS: Mapping[str, DemoClient] = {
     "demo-acme-portal": DemoClient("customer", ("ACME-001",)),
 }
 DEMO_CLIENTS: Mapping[str, DemoClient] = {**STAFF_CLIENTS, **PORTAL_CLIENTS}
-# The demo keys ``demo_keys`` found or minted in this process (``seed_contracts`` sends time with the PSA's).
-_minted: dict[str, str] = {}
 
 # The Acme SOW of the demo story: the same document the API docs show as ContractIn's example.
 ACME_CONTRACT: dict[str, Any] = copy.deepcopy(ACME_EXAMPLE)
@@ -162,7 +160,6 @@ async def demo_keys(db: Database, keys_file: Path, clients: Mapping[str, DemoCli
             if key is None or await find_client_by_key(conn, key) is None:
                 _, key = await create_client(conn, name, client.role, customers=client.customers, system=client.system)
             keys[name] = key
-    _minted.update(keys)
     recorded = {**known, **keys}
     in_demo_order = [*(n for n in DEMO_CLIENTS if n in recorded), *(n for n in recorded if n not in DEMO_CLIENTS)]
     _write_private(keys_file, json.dumps({name: recorded[name] for name in in_demo_order}, indent=2))
@@ -180,18 +177,12 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-async def seed_contracts(
-    http: httpx.AsyncClient, api_url: str, integration_key: str, psa_key: str | None = None
-) -> dict[str, Any]:
+async def seed_contracts(http: httpx.AsyncClient, api_url: str, integration_key: str, psa_key: str) -> dict[str, Any]:
     """Register Acme and Northwind with ``integration_key`` (the CRM's), then send Northwind's February
-    time with ``psa_key`` (Kantata's; by default the ``demo-psa`` key ``demo_keys`` gave this process).
-    Returns Acme's registration answer."""
+    time with ``psa_key`` (Kantata's). Returns Acme's registration answer."""
     api = api_url.rstrip("/")
     acme = await _register(http, api, integration_key, ACME_CONTRACT)
     northwind = await _register(http, api, integration_key, NORTHWIND_CONTRACT)
-    psa_key = psa_key or _minted.get("demo-psa")
-    if psa_key is None:
-        raise RuntimeError("no demo-psa key to send Northwind's time with: run demo_keys first or pass psa_key")
     response = await http.post(
         f"{api}/process/v1/time-entries",
         json={"source": KANTATA, "entries": northwind_february(northwind["id"])},
