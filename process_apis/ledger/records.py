@@ -17,11 +17,13 @@ __all__ = [
     "EntryKind",
     "Judged",
     "Pending",
+    "PendingBilling",
     "Priced",
     "RateStart",
     "Released",
     "Repriced",
     "Settled",
+    "TxnKind",
     "TxnUpdate",
     "TxnWrite",
     "WorkTerms",
@@ -30,6 +32,7 @@ __all__ = [
 EntryKind = Literal["time", "expense"]
 Billing = Literal["billable", "non_billable", "held"]
 TxnKind = Literal["time", "expense", "milestone", "release", "adjustment"]
+PendingBilling = Literal["billable", "held"]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -22,10 +22,12 @@ from process_apis.ledger.records import (
     EntryBook,
     Judged,
     Pending,
+    PendingBilling,
     Priced,
     Released,
     Repriced,
     Settled,
+    TxnKind,
     TxnUpdate,
     TxnWrite,
     WorkTerms,
@@ -149,22 +151,22 @@ def _plan_transactions(
     plan: Plan, t: _Target, part: Decimal, held: Decimal, hold_code: str | None, currency: str
 ) -> list[uuid.UUID]:
     book = t.book
-    primary_kind = "adjustment" if t.adjusting else book.kind
+    primary_kind: TxnKind = "adjustment" if t.adjusting else book.kind
     billables = [p for p in book.pending if p.billing == "billable"]
     helds = [p for p in book.pending if p.billing == "held"]
     new_ids: list[uuid.UUID] = []
 
-    def insert(kind: str, amount: Decimal, billing: str, reason: str | None) -> None:
+    def insert(kind: TxnKind, amount: Decimal, billing: PendingBilling, reason: str | None) -> None:
         tid = new_id()
         new_ids.append(tid)
         plan.inserts.append(
             TxnWrite(
                 id=tid, contract_id=book.contract_id, entry_id=book.id, entry_version=t.version,
-                kind=kind,  # type: ignore[arg-type]
+                kind=kind,
                 subject_type="time_entry" if book.kind == "time" else "expense", service_date=t.service_date,
                 role=t.role, rate=t.rate, quantity=_quantity(t, amount), category=t.category, amount=amount,
                 currency=currency, cost_amount=t.cost if kind == book.kind else None,
-                billing=billing, reason=reason, is_adjustment=t.adjusting, is_release=kind == "release",  # type: ignore[arg-type]
+                billing=billing, reason=reason, is_adjustment=t.adjusting, is_release=kind == "release",
             )
         )  # fmt: skip
         if kind == "release" or (
@@ -172,7 +174,7 @@ def _plan_transactions(
         ):
             plan.released.append(Released(tid, book.id, book.external_id, amount))
 
-    def update(p: Pending, amount: Decimal, billing: str, reason: str | None) -> None:
+    def update(p: Pending, amount: Decimal, billing: PendingBilling, reason: str | None) -> None:
         plan.updates.append(
             TxnUpdate(
                 p.id,
@@ -182,7 +184,7 @@ def _plan_transactions(
                 reason,
                 t.service_date,
                 t.role,
-                t.rate,  # type: ignore[arg-type]
+                t.rate,
                 _quantity(t, amount),
                 t.category,
             )  # fmt: skip
@@ -214,7 +216,11 @@ def _plan_transactions(
     return new_ids
 
 
-def _reallocate(plan: Plan, billables: list[Pending], part: Decimal, insert, update) -> None:  # type: ignore[no-untyped-def]
+Insert = Callable[[TxnKind, Decimal, PendingBilling, str | None], None]
+Update = Callable[[Pending, Decimal, PendingBilling, str | None], None]
+
+
+def _reallocate(plan: Plan, billables: list[Pending], part: Decimal, insert: Insert, update: Update) -> None:
     """Same value, new allocation: more room releases a new part; less room shrinks the newest parts."""
     current = sum((p.amount for p in billables), Decimal(0))
     if part > current:
