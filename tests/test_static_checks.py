@@ -34,7 +34,7 @@ STRICT = [
     "process_apis/contracts/amendment_rules.py",
     "process_apis/contracts/terms.py",
     "process_apis/contracts/whole_state.py",
-    *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("process_apis/ledger/*.py")),
+    *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("process_apis/ledger/*.py") if p.name != "rules.py"),
     "process_apis/work/commands.py",
     "process_apis/work/service.py",
     "process_apis/work/store.py",
