@@ -21,6 +21,7 @@ from process_apis.ledger.rules import CAP_CODES, HOLD_CODES, price_expense, pric
 from process_apis.ledger.settlement import Plan, settle
 
 __all__ = [
+    "HOLDING",
     "WORK_HOLD_CODES",
     "FxKey",
     "Reevaluation",
@@ -36,6 +37,7 @@ __all__ = [
 FxKey = tuple[date, str, str]  # (day, from currency, to currency)
 _SYNCED = [*HOLD_CODES, *CAP_CODES]
 WORK_HOLD_CODES = [c for c in _SYNCED if c != "CONTRACT_BLOCKED"]  # exceptions only the ledger opens
+HOLDING = frozenset(_SYNCED)  # codes that keep a work item open while an entry has one
 _RETRYABLE = {"FX_RATE_MISSING"}
 
 

@@ -214,6 +214,8 @@ class Settled:
     """An entry's state after a settlement: what its result and its row say."""
 
     entry_id: uuid.UUID
+    contract_id: uuid.UUID
+    before: str | None  # its code before the settlement
     billing: Billing
     code: str | None
     value: Decimal | None

@@ -133,6 +133,8 @@ def _settle_entry(plan: Plan, t: _Target, part: Decimal, currency: str) -> None:
     adjustment = t.demand if t.adjusting and t.demand != 0 else None
     plan.settled[book.id] = Settled(
         entry_id=book.id,
+        contract_id=book.contract_id,
+        before=book.code,
         billing=billing,
         code=code,
         value=t.value,
@@ -256,6 +258,8 @@ def settled_of_book(book: EntryBook) -> Settled:
     pending = billable + held
     return Settled(
         entry_id=book.id,
+        contract_id=book.contract_id,
+        before=book.code,
         billing=book.billing,
         code=book.code,
         value=book.value,

@@ -19,6 +19,7 @@ from app.errors import BackendUnavailable, FieldError, NotFound
 from app.ids import new_id
 from app.ownership import check_ownership
 from process_apis.ledger.engine import (
+    HOLDING,
     FxKey,
     fx_key,
     judge,
@@ -205,7 +206,10 @@ class _Batch:
         await store.insert_versions(conn, [v for i in touched for v in i.versions])
         await store.insert_events(conn, [_event(r) for r in rows])
         await write_work(conn, plan, {i.id for i in touched})
-        await sync_holds(conn, {i.contract_id for i in touched})
+        # Work items follow the holds: only contracts where an entry enters or leaves one are looked at.
+        held = {s.contract_id for s in plan.settled.values() if s.code in HOLDING or s.before in HOLDING}
+        if held:
+            await sync_holds(conn, held)
         return [self._result(o, identities, books, plan, terms) for o in outcomes]
 
     def _walk(
