@@ -27,8 +27,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
+# `make bench`: the posting bench, then the ingestion bench; one alone with its options:
+# `make bench ARGS="ingestion --entries 4000 --repeat 1"` (see `.venv/bin/python -m bench ingestion --help`).
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(ARGS)
 
 clean:
 	rm -rf .psbridge

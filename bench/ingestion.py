@@ -45,7 +45,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -96,12 +96,16 @@ CAPPED_EVERY = 10  # contracts 0, 10, 20... carry a time cap
 SETUP_CONCURRENCY = 8
 HTTP_TIMEOUT = 120.0  # a batch of 1,000 behind 15 others may wait its turn for a while
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+QUIET_MACHINE = 0.15  # busier than this before the run starts: warn that the figures share the machine
 
 
 @dataclass(frozen=True)
 class BenchConfig:
-    entries: int = 20_000
-    repeat: int = 2
+    # Entries per repeat in each mode (``--entries N`` sets both): enough batches for every client to post
+    # several, enough single requests for a stable p99, and the whole bench within about three minutes.
+    batch_entries: int = 32_000
+    single_entries: int = 2_000
+    repeat: int = 3
     clients: int = 16
     batch_size: int = 1000
     contracts: int = 100
@@ -111,14 +115,18 @@ class BenchConfig:
     phase_timeout: float = 300.0
     redis_db: int | None = 15
     baseline_only: bool = False
+    analyze: bool = True  # when PostgreSQL's autovacuum is off: ANALYZE before every phase (see ``analyzer``)
     # The clients' event loop: uvloop (what uvicorn[standard] brings) keeps the load generator's own CPU down.
     loop: str = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
 
     def per_request(self, mode: str) -> int:
         return self.batch_size if mode == "batch" else 1
 
+    def entries(self, mode: str) -> int:
+        return self.batch_entries if mode == "batch" else self.single_entries
+
     def requests(self, mode: str) -> int:
-        return math.ceil(self.entries / self.per_request(mode))
+        return math.ceil(self.entries(mode) / self.per_request(mode))
 
     @property
     def warmup_entries(self) -> dict[str, int]:
@@ -187,9 +195,27 @@ def machine_ticks() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
+async def machine_busy_now(seconds: float = 1.0) -> float:
+    """The share of all cores busy over the next ``seconds`` (before the bench starts anything)."""
+    busy0, total0 = machine_ticks()
+    await asyncio.sleep(seconds)
+    busy1, total1 = machine_ticks()
+    return (busy1 - busy0) / (total1 - total0) if total1 > total0 else 0.0
+
+
 def own_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct ports the OS has free now (as posting's ``free_port``: never a developer's 8000/8100)."""
+    ports: list[int] = []
+    while len(ports) < n:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -239,7 +265,7 @@ def entry(i: int, prefix: str, contract_ids: Sequence[str]) -> dict[str, Any]:
 def time_caps(cfg: BenchConfig) -> dict[int, Decimal]:
     """Every tenth contract's cap: half the value it receives in the first measured psbridge phase."""
     value: dict[int, Decimal] = {}
-    for i in range(cfg.entries):
+    for i in range(cfg.entries(cfg.modes[0])):
         contract, role, hours, _ = entry_shape(i, cfg.contracts)
         if contract % CAPPED_EVERY == 0:
             value[contract] = value.get(contract, Decimal(0)) + Decimal(hours) * RATES[role]
@@ -504,6 +530,39 @@ def rate_limit_for(cfg: BenchConfig) -> tuple[str, str]:
     )
 
 
+async def analyzer(database_url: str, wanted: bool, notes: list[str]) -> Callable[[], Awaitable[None]]:
+    """What runs before every phase, off the clock: ``analyze`` of the bench database when PostgreSQL's
+    autovacuum is off (as on a developer's or CI's server), standing in for the autovacuum a deployment runs;
+    without fresh statistics the planner takes the tables the run fills for empty ones."""
+    conn = await asyncpg.connect(database_url, timeout=10)
+    try:
+        autovacuum = await conn.fetchval("select setting from pg_settings where name = 'autovacuum'")
+    finally:
+        await conn.close()
+
+    async def run_analyze() -> None:
+        conn = await asyncpg.connect(database_url, timeout=10)
+        try:
+            await conn.execute("analyze")
+        finally:
+            await conn.close()
+
+    async def nothing() -> None:
+        return None
+
+    if autovacuum == "on":
+        notes.append("PostgreSQL autovacuum is on: the bench leaves statistics to it")
+        return nothing
+    if not wanted:
+        notes.append("PostgreSQL autovacuum is off and --no-analyze: statistics stay as the empty tables had them")
+        return nothing
+    notes.append(
+        "PostgreSQL autovacuum is off here: the bench runs ANALYZE on its database before every phase (off the "
+        "clock), as autovacuum would; --no-analyze to measure with stale statistics"
+    )
+    return run_analyze
+
+
 async def drop_queue(redis_url: str, queue_name: str) -> None:
     """The arq queue the contracts' propagation jobs went to (no worker runs here) and their job keys."""
     from redis.asyncio import Redis
@@ -528,9 +587,11 @@ async def measure(
     uncapped_ids: list[str],
     tag: str,
     children: list[Child],
+    analyze: Callable[[], Awaitable[None]],
 ) -> list[Phase]:
     for target in targets:  # warm both servers up on uncapped contracts (not measured)
         for mode in cfg.modes:
+            await analyze()
             await run_phase(
                 target,
                 cfg,
@@ -546,7 +607,8 @@ async def measure(
         for mode in cfg.modes:
             for target in targets:
                 prefix = f"TE-{tag}-{target.name}-r{r}-{mode}"
-                phase = await run_phase(target, cfg, mode, r, prefix, contract_ids, cfg.entries, children)
+                await analyze()
+                phase = await run_phase(target, cfg, mode, r, prefix, contract_ids, cfg.entries(mode), children)
                 phases.append(phase)
                 _info(progress(phase))
     return phases
@@ -571,6 +633,13 @@ async def run_bench(cfg: BenchConfig) -> tuple[list[Phase], list[str]]:
         notes: list[str] = []
         settings: Settings | None = None
         try:
+            before = await machine_busy_now()
+            if before > QUIET_MACHINE:
+                notes.append(
+                    f"WARNING: the machine was {before * 100:.0f}% busy before the bench started anything (other "
+                    "processes): every figure of this run shares the cores with them"
+                )
+                _info(notes[-1])
             admin = await asyncpg.connect(urls.database_url, timeout=10)
             try:
                 await admin.execute(f'create database "{db_name}"')
@@ -584,7 +653,7 @@ async def run_bench(cfg: BenchConfig) -> tuple[list[Phase], list[str]]:
             finally:
                 await conn.close()
 
-            sandbox_port, api_port, baseline_port = free_port(), free_port(), free_port()
+            sandbox_port, api_port, baseline_port = free_ports(3)
             sandbox = f"http://127.0.0.1:{sandbox_port}"
             api = f"http://127.0.0.1:{api_port}"
             baseline = f"http://127.0.0.1:{baseline_port}"
@@ -638,8 +707,8 @@ async def run_bench(cfg: BenchConfig) -> tuple[list[Phase], list[str]]:
                 if not served:
                     notes.append(f"POST {ENDPOINT} not served by this working tree ({how}): baseline only")
                 _info(
-                    f"ingestion bench: {cfg.entries} entries per mode x {cfg.repeat} repeats, modes "
-                    f"{'/'.join(cfg.modes)}, {cfg.clients} clients, batches of {cfg.batch_size}; PostgreSQL "
+                    f"ingestion bench: {', '.join(f'{m} {cfg.entries(m)} entries' for m in cfg.modes)} "
+                    f"x {cfg.repeat} repeats, {cfg.clients} clients, batches of {cfg.batch_size}; PostgreSQL "
                     f"{urls.database_source} db {db_name}, Redis {urls.redis_source} {settings.redis_url}; "
                     f"psbridge serve :{api_port} (pid {api_child.popen.pid}), baseline :{baseline_port} "
                     f"(pid {baseline_child.popen.pid}), sandbox :{sandbox_port}; logs {log_dir}"
@@ -666,7 +735,9 @@ async def run_bench(cfg: BenchConfig) -> tuple[list[Phase], list[str]]:
                     targets.append(
                         Target("psbridge", api, ENDPOINT, auth(psa_key), frozenset({"accepted", "held"}), api_child)
                     )
-                phases = await measure(cfg, http, targets, contract_ids, uncapped, tag, children)
+                analyze = await analyzer(database_url, cfg.analyze, notes)
+                _info(f"  {notes[-1]}")
+                phases = await measure(cfg, http, targets, contract_ids, uncapped, tag, children, analyze)
             ok = True
             return phases, notes
         except BenchError:
@@ -770,6 +841,16 @@ def report(cfg: BenchConfig, phases: list[Phase], notes: list[str]) -> str:
     rows.append(f"machine CPU busy, last repeat ({os.cpu_count()} cores): {busy}")
     if any(p.rss_since_start for p in phases):
         rows.append("peak RSS: could not reset VmHWM between phases, so it is each process's peak since it started")
+    by_repeat = "; ".join(
+        f"{target} {mode} " + ", ".join(f"{p.rate:.0f}" for p in phases if p.target == target and p.mode == mode)
+        for target in ("baseline", "psbridge")
+        for mode in cfg.modes
+        if any(p.target == target and p.mode == mode for p in phases)
+    )
+    rows.append(f"entries/s by repeat: {by_repeat}")
+    first = next((p for p in phases if p.target == "psbridge"), None)
+    if first is not None and not first.codes.get("CAP_EXCEEDED"):
+        rows.append("WARNING: no entry was CAP_EXCEEDED in the first psbridge phase: the time caps were not crossed")
     rows.extend(notes)
     return "\n".join(rows)
 
@@ -791,7 +872,12 @@ def _info(text: str) -> None:
 def parse_args(argv: list[str] | None = None) -> BenchConfig:
     defaults = BenchConfig()
     parser = argparse.ArgumentParser(prog="python -m bench.ingestion", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--entries", type=int, default=defaults.entries, help="entries per mode and repeat")
+    parser.add_argument(
+        "--entries",
+        type=int,
+        default=None,
+        help=f"entries per mode and repeat (default: batch {defaults.batch_entries}, single {defaults.single_entries})",
+    )
     parser.add_argument("--repeat", type=int, default=defaults.repeat, help="repeats")
     parser.add_argument("--clients", type=int, default=defaults.clients, help="concurrent clients")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="entries a request, batch mode")
@@ -813,15 +899,27 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         help="measure the baseline alone (the setup still runs against psbridge)",
     )
     parser.add_argument(
+        "--no-analyze",
+        dest="analyze",
+        action="store_false",
+        help="with PostgreSQL's autovacuum off, do not ANALYZE the bench database before each phase",
+    )
+    parser.add_argument(
         "--loop", choices=("uvloop", "asyncio"), default=defaults.loop, help="the load generator's event loop"
     )
     args = parser.parse_args(argv)
-    if min(args.entries, args.repeat, args.clients, args.batch_size) < 1 or args.contracts < CAPPED_EVERY:
+    batch_entries = defaults.batch_entries if args.entries is None else args.entries
+    single_entries = defaults.single_entries if args.entries is None else args.entries
+    if (
+        min(batch_entries, single_entries, args.repeat, args.clients, args.batch_size) < 1
+        or args.contracts < CAPPED_EVERY
+    ):
         parser.error(f"--entries, --repeat, --clients, --batch-size must be >= 1, --contracts >= {CAPPED_EVERY}")
     if args.batch_size > Settings.model_fields["max_batch_entries"].default:
         parser.error("--batch-size is over psbridge's max_batch_entries")
     return BenchConfig(
-        entries=args.entries,
+        batch_entries=batch_entries,
+        single_entries=single_entries,
         repeat=args.repeat,
         clients=args.clients,
         batch_size=args.batch_size,
@@ -832,6 +930,7 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         redis_db=None if args.redis_db < 0 else args.redis_db,
         baseline_only=args.baseline_only,
         loop=args.loop,
+        analyze=args.analyze,
     )
 
 
@@ -853,6 +952,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
         return await run_bench(cfg)
 
+    started = time.perf_counter()
     try:
         with asyncio.Runner(loop_factory=_loop_factory(cfg.loop)) as runner:
             phases, notes = runner.run(_main())
@@ -862,6 +962,7 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, asyncio.CancelledError):
         _info("bench interrupted")
         return 130
+    notes.append(f"the ingestion bench took {time.perf_counter() - started:.0f}s, setup and warm-up included")
     print(report(cfg, phases, notes), flush=True)
     return 0
 
