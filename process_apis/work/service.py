@@ -28,7 +28,7 @@ from process_apis.ledger.engine import (
     sync_holds,
     write_work,
 )
-from process_apis.ledger.records import EntryBook, EntryContent, EntryKind, Judged, Settled
+from process_apis.ledger.records import EntryBook, EntryContent, EntryKind, Judged, Settled, WorkTerms
 from process_apis.ledger.settlement import Plan, settled_of_book
 from process_apis.ledger.store import entry_books, load_terms
 from process_apis.work import store
@@ -95,7 +95,7 @@ class WorkService:
             await check_ownership(conn, principal, [_OWNED_FIELD[kind]])
             return await _Batch(conn, kind, source, principal, parsed, fx).settle(named)
 
-        return await self.db.retrying(work)
+        return await self.db.retrying(work, attempts=5)
 
     async def _fx_rates(
         self, kind: EntryKind, parsed: list[Parsed | Rejected], contract_ids: list[uuid.UUID]
@@ -180,14 +180,18 @@ class _Batch:
     async def settle(self, named: list[uuid.UUID]) -> list[EntryResult]:
         conn = self.conn
         visible = await store.lock_contracts(conn, named, self.principal)
+        terms = await load_terms(conn, visible)
+        await self._lock_caps(terms, visible)  # before reading entries: what we read stays true
         ids = sorted({p.external_id for p in self.parsed if isinstance(p, Parsed)})
         stored = await store.stored_entries(conn, self.kind, self.source, ids)
         # Voids and corrections that move contracts name an entry of a contract not locked yet.
         others = sorted({s.contract_id for s in stored.values()} - set(named))
         if others:
-            visible |= await store.lock_contracts(conn, others, self.principal)
+            more = await store.lock_contracts(conn, others, self.principal)
+            terms.update(await load_terms(conn, more))
+            await self._lock_caps(terms, more)
+            visible |= more
             stored = await store.stored_entries(conn, self.kind, self.source, ids)
-        terms = await load_terms(conn, visible | {s.contract_id for s in stored.values()})
         identities = {ext: _identity_of(s) for ext, s in stored.items() if s.contract_id in terms}
         outcomes = [self._walk(p, identities, visible) for p in self.parsed]
         touched = [i for i in identities.values() if i.versions]
@@ -211,6 +215,11 @@ class _Batch:
         if held:
             await sync_holds(conn, held)
         return [self._result(o, identities, books, plan, terms) for o in outcomes]
+
+    async def _lock_caps(self, terms: dict[uuid.UUID, WorkTerms], contract_ids: set[uuid.UUID]) -> None:
+        capped = sorted(c for c in contract_ids if terms[c].capped_pools())
+        if capped:
+            await store.lock_caps(self.conn, capped)
 
     def _walk(
         self, p: Parsed | Rejected, identities: dict[str, _Identity], visible: set[uuid.UUID]

@@ -25,6 +25,7 @@ __all__ = [
     "contract_currencies",
     "insert_events",
     "insert_versions",
+    "lock_caps",
     "lock_contract",
     "lock_contracts",
     "missing_fx",
@@ -51,14 +52,26 @@ async def contract_currencies(conn: Connection, contract_ids: list[uuid.UUID]) -
 
 
 async def lock_contracts(conn: Connection, contract_ids: list[uuid.UUID], principal: Principal) -> set[uuid.UUID]:
-    """Lock the contracts the key may see, in id order (no deadlock between two batches): one settlement at a time."""
+    """Share-lock the contracts the key may see, in id order: batches run side by side, while an
+    amendment, an activation or a billing run (which lock them for update) waits for them, and they
+    for it. Returns the visible ones."""
     rows = await conn.fetch(
         f"""select c.id from contract c join customer cu on cu.id = c.customer_id
-            where c.id = any($1::uuid[]) and {scope_clause(2)} order by c.id for update of c""",
+            where c.id = any($1::uuid[]) and {scope_clause(2)} order by c.id for share of c""",
         contract_ids,
         *principal.scope_args(),
     )
     return {r["id"] for r in rows}
+
+
+async def lock_caps(conn: Connection, contract_ids: list[uuid.UUID]) -> None:
+    """One batch at a time allocates a contract's caps: an advisory lock per capped contract, taken in
+    id order (two batches never wait on each other in a cycle), released at commit."""
+    await conn.execute(
+        """select pg_advisory_xact_lock(hashtextextended('psbridge:caps:' || s.id::text, 0))
+           from (select id from unnest($1::uuid[]) as u(id) order by id) s""",
+        contract_ids,
+    )
 
 
 async def lock_contract(conn: Connection, contract_id: uuid.UUID) -> bool:
