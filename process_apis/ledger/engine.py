@@ -16,9 +16,9 @@ from decimal import Decimal
 from app.db import Connection
 from process_apis.exceptions.store import raise_exception, resolve_exceptions
 from process_apis.ledger import store
-from process_apis.ledger.records import EntryContent, Judged, Priced, Released, Repriced, WorkTerms
+from process_apis.ledger.records import EntryBook, EntryContent, Judged, Priced, Released, Repriced, WorkTerms
 from process_apis.ledger.rules import CAP_CODES, HOLD_CODES, price_expense, price_time
-from process_apis.ledger.settlement import Plan, settle
+from process_apis.ledger.settlement import Plan, demand_of, pool_of, settle
 
 __all__ = [
     "HOLDING",
@@ -58,18 +58,77 @@ def fx_key(terms: WorkTerms, content: EntryContent) -> FxKey | None:
 async def plan_work(
     conn: Connection, terms: Mapping[uuid.UUID, WorkTerms], judged: Sequence[Judged], every_pool: bool = False
 ) -> Plan:
-    """Allocate every cap of these contracts with the judged entries in it: what to write, not written yet.
+    """Allocate the caps the judged entries touch: what to write, not written yet.
 
-    ``every_pool``: also settle pending money of uncapped pools (a cap removed releases what it held).
+    ``every_pool``: settle every pending amount of these contracts (a re-evaluation: a cap raised,
+    lowered or removed moves anything). Otherwise only the part of each touched capped pool that
+    can move is read (``_pool_windows``), so a batch costs what it changes, not what is pending.
     """
-    pools = {(cid, pool) for cid, t in terms.items() for pool in t.capped_pools()}
     exclude = [j.book.id for j in judged]
     if every_pool:
+        pools = {(cid, pool) for cid, t in terms.items() for pool in t.capped_pools()}
         kept = await store.pending_books(conn, list(terms), exclude)
-    else:
-        kept = await store.capped_books(conn, pools, exclude)
-    invoiced = await store.pool_invoiced(conn, {cid for cid, _ in pools}) if pools else {}
-    return settle(terms, judged, kept, invoiced)
+        spent = await store.pool_invoiced(conn, {cid for cid, _ in pools}) if pools else {}
+        return settle(terms, judged, kept, spent)
+    kept, spent = await _pool_windows(conn, terms, judged, exclude)
+    return settle(terms, judged, kept, spent)
+
+
+@dataclass
+class _Change:
+    """What the judged entries do to one capped pool."""
+
+    start: tuple[date, str, str]  # the earliest key they touch (old or new)
+    growing: bool = True  # no demand falls and no key moves later: held money stays held
+
+
+async def _pool_windows(
+    conn: Connection, terms: Mapping[uuid.UUID, WorkTerms], judged: Sequence[Judged], exclude: list[uuid.UUID]
+) -> tuple[list[EntryBook], dict[tuple[uuid.UUID, str], Decimal]]:
+    """The entries of each touched capped pool whose allocation can move, and the room the rest spend.
+
+    Room goes in key order, so entries before the earliest key a batch touches keep what they have:
+    their positive demand is summed in SQL, not read. After it, when nothing falls, held money stays
+    held and only the billable entries can lose room; otherwise every pending entry after it is read.
+    Credits (negative demands) free room wherever they are.
+    """
+    changes: dict[tuple[uuid.UUID, str], _Change] = {}
+
+    def touch(contract_id: uuid.UUID, pool: str, key: tuple[date, str, str], growing: bool) -> None:
+        if terms[contract_id].cap_of(pool) is None:
+            return
+        change = changes.get((contract_id, pool))
+        if change is None:
+            changes[(contract_id, pool)] = _Change(key, growing)
+        else:
+            change.start = min(change.start, key)
+            change.growing = change.growing and growing
+
+    for j in judged:
+        book, new = j.book, demand_of(j)
+        new_pool = pool_of(book.kind, j.content.category)
+        new_key = (j.content.service_date, book.external_id, book.source)
+        if book.is_new:
+            touch(book.contract_id, new_pool, new_key, new >= 0)
+            continue
+        old_pool, old_key, old = book.pool, (book.service_date, book.external_id, book.source), book.demand
+        if old_pool == new_pool:
+            touch(book.contract_id, new_pool, min(old_key, new_key), new >= old and new >= 0 and new_key <= old_key)
+        else:
+            touch(book.contract_id, old_pool, old_key, old <= 0)
+            touch(book.contract_id, new_pool, new_key, new >= 0)
+    kept: list[EntryBook] = []
+    spent: dict[tuple[uuid.UUID, str], Decimal] = {}
+    invoiced = await store.pool_invoiced(conn, {cid for cid, _ in changes}) if changes else {}
+    for (contract_id, pool), change in changes.items():
+        window = await store.pool_window(conn, contract_id, pool, change.start, exclude, change.growing)
+        kept += window.books
+        loaded_credits = sum((b.demand for b in window.books if b.demand < 0), Decimal(0))
+        # Room the pool has already spent: invoiced, the entries before the window, minus credits outside it.
+        spent[(contract_id, pool)] = (
+            invoiced.get((contract_id, pool), Decimal(0)) + window.before - (window.credits - loaded_credits)
+        )
+    return kept, spent
 
 
 async def write_work(conn: Connection, plan: Plan, stored_by_caller: set[uuid.UUID]) -> None:

@@ -34,7 +34,7 @@ from process_apis.ledger.records import (
 )
 from process_apis.ledger.rules import CAP_CODES, HOLD_CODES, Demand, adjust, allocate_caps, cap_code
 
-__all__ = ["Plan", "settle", "settled_of_book"]
+__all__ = ["Plan", "demand_of", "pool_of", "settle", "settled_of_book"]
 
 _QTY = Decimal("0.0001")
 
@@ -73,12 +73,21 @@ class _Target:
         return "time" if self.book.kind == "time" else f"expense:{self.category}"
 
 
-def _target_of(j: Judged) -> _Target:
+def demand_of(j: Judged) -> Decimal:
+    """The pending money a judged entry asks for: new value - invoiced (0 without a value)."""
     p, book = j.priced, j.book
     if j.adjusting:
-        demand = adjust(p.value, book.invoiced)
-    else:
-        demand = p.value - book.invoiced if p.value is not None else Decimal(0)
+        return adjust(p.value, book.invoiced)
+    return p.value - book.invoiced if p.value is not None else Decimal(0)
+
+
+def pool_of(kind: str, category: str | None) -> str:
+    return "time" if kind == "time" else f"expense:{category}"
+
+
+def _target_of(j: Judged) -> _Target:
+    p, book = j.priced, j.book
+    demand = demand_of(j)
     return _Target(
         book, (p.billing, p.code), p.value, j.adjusting, demand, j.rebuild, p, j.version, j.content.service_date,
         j.content.role, j.content.category, p.rate, j.content.hours, p.cost,

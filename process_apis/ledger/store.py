@@ -18,6 +18,8 @@ from process_apis.ledger.settlement import Plan
 
 __all__ = [
     "Balances",
+    "Window",
+    "pool_window",
     "Lineage",
     "transaction_lineage",
     "ContractMoney",
@@ -483,3 +485,58 @@ async def transaction_lineage(conn: Connection, transaction_id: uuid.UUID, princ
         row, r["contract_id"], r["entry_kind"], r["source"], r["external_id"],
         r["subject_version"] if r["entry_kind"] else None, r["milestone_key"], r["correlation_id"],
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Window:
+    """The part of a capped pool a batch can move, and what the rest of the pool adds up to."""
+
+    books: list[EntryBook]  # pending entries at or after the start key (only billable ones when growing)
+    before: Decimal  # positive pending demand of the entries before the start key
+    credits: Decimal  # negative pending demand of every entry of the pool (credits free room anywhere)
+
+
+# The pending demand of each entry of one pool of a contract, but the batch's own entries.
+_POOL_DEMAND = """with d as (
+        select t.entry_id, sum(t.amount) as demand,
+               coalesce(sum(t.amount) filter (where t.billing = 'billable'), 0) as billable
+        from billing_transaction t
+        where t.contract_id = $1 and t.invoice_id is null and t.status in ('unbilled', 'held')
+          and t.entry_id is not null
+        group by t.entry_id),
+    pool as (
+        select e.id, d.demand, d.billable,
+               (e.service_date, e.external_id collate "C", e.source collate "C")
+                 < ($4::date, $5::text collate "C", $6::text collate "C") as before_start
+        from d join work_entry e on e.id = d.entry_id
+        left join unnest($7::uuid[]) as x(id) on x.id = e.id
+        where x.id is null and e.kind = $2 and ($3::text is null or e.category = $3))"""
+
+
+async def pool_window(
+    conn: Connection,
+    contract_id: uuid.UUID,
+    pool: str,
+    start: tuple[date, str, str],
+    exclude: list[uuid.UUID],
+    growing: bool,
+) -> Window:
+    kind = "time" if pool == "time" else "expense"
+    category = None if pool == "time" else pool.removeprefix("expense:")
+    args = (contract_id, kind, category, start[0], start[1], start[2], exclude)
+    sums = await conn.fetchrow(
+        f"""{_POOL_DEMAND}
+            select coalesce(sum(demand) filter (where demand > 0 and before_start), 0) as before,
+                   coalesce(sum(demand) filter (where demand < 0), 0) as credits
+            from pool""",
+        *args,
+    )
+    rows = await conn.fetch(
+        f"""{_POOL_DEMAND},
+            s as (select id from pool where not before_start and (not $8 or billable > 0)),
+            t as ({_AGGREGATE} join s on s.id = t.entry_id group by t.entry_id)
+            {_BOOKS}""",
+        *args,
+        growing,
+    )
+    return Window([_book(r) for r in rows], sums["before"], sums["credits"])
