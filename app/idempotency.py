@@ -97,7 +97,8 @@ class IdempotencyMiddleware:
 async def _claim(database: Database, client_id: object, key: str, scope: Scope, digest: str) -> ASGIApp | None:
     """Take the key for this request, or return the response that must be sent instead."""
     while True:
-        async with database.transaction() as conn:
+        # Single statements in autocommit: the row is the lock, no transaction needed around it.
+        async with database.connection() as conn:
             inserted = await conn.fetchval(
                 """insert into idempotency_key (client_id, key, method, path, request_hash, state, expires_at)
                    values ($1, $2, $3, $4, $5, 'in_flight', now() + $6::interval)
@@ -137,7 +138,7 @@ async def _claim(database: Database, client_id: object, key: str, scope: Scope, 
 
 
 async def _store(database: Database, client_id: object, key: str, status: int, headers: list, body: bytes) -> None:
-    async with database.transaction() as conn:
+    async with database.connection() as conn:
         await conn.execute(
             """update idempotency_key set state = 'done', response_status = $3,
                       response_headers = $4, response_body = $5
@@ -151,7 +152,7 @@ async def _store(database: Database, client_id: object, key: str, status: int, h
 
 
 async def _release(database: Database, client_id: object, key: str) -> None:
-    async with database.transaction() as conn:
+    async with database.connection() as conn:
         await conn.execute(
             "delete from idempotency_key where client_id = $1 and key = $2 and state = 'in_flight'",
             client_id,
