@@ -14,7 +14,7 @@ from typing import Any, Protocol, TypeVar
 import asyncpg
 import orjson
 
-__all__ = ["Connection", "Database", "create_pool", "dumps", "loads"]
+__all__ = ["Connection", "Database", "create_pool", "dumps", "insert_rows", "loads"]
 
 T = TypeVar("T")
 
@@ -47,6 +47,20 @@ class Connection(Protocol):
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for typename in ("json", "jsonb"):
         await conn.set_type_codec(typename, encoder=dumps, decoder=loads, schema="pg_catalog")
+
+
+COPY_FROM_ROWS = 64  # below this, one pipelined INSERT beats COPY's two round trips
+
+
+async def insert_rows(conn: Connection, table: str, columns: list[str], records: list[tuple[Any, ...]]) -> None:
+    """Insert many rows: by COPY when there are many, by one pipelined ``executemany`` when few."""
+    if not records:
+        return
+    if len(records) >= COPY_FROM_ROWS:
+        await conn.copy_records_to_table(table, records=records, columns=columns)
+        return
+    marks = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    await conn.executemany(f"insert into {table} ({', '.join(columns)}) values ({marks})", records)
 
 
 async def _release(conn: asyncpg.Connection) -> None:

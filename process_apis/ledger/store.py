@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.access import Principal, scope_clause
-from app.db import Connection
+from app.db import Connection, insert_rows
 from app.observability import correlation_id
 from process_apis.ledger.records import EntryBook, EntryContent, Pending, RateStart, WorkTerms
 from process_apis.ledger.settlement import Plan
@@ -59,18 +59,30 @@ async def contract_balances(conn: Connection, contract_id: uuid.UUID) -> Balance
     return Balances(row["unbilled"], row["held"])
 
 
-async def load_terms(conn: Connection, contract_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, WorkTerms]:
-    """Each contract's newest term, caps and categories, and every rate of every version: one round trip."""
+async def load_terms(
+    conn: Connection, contract_ids: Iterable[uuid.UUID], share_lock_for: Principal | None = None
+) -> dict[uuid.UUID, WorkTerms]:
+    """Each contract's newest term, caps and categories, and every rate of every version: one round trip.
+
+    ``share_lock_for``: only the contracts that key may see, share-locked (in id order) by the same
+    statement. A share lock lets batches run side by side, while an amendment, an activation or a
+    billing run (which lock the row for update) waits for them, and they for it.
+    """
+    scoped, lock, args = "", "", ()  # type: tuple[str, str, tuple[object, ...]]
+    if share_lock_for is not None:
+        scoped = f"and exists (select 1 from customer cu where cu.id = c.customer_id and {scope_clause(2)})"
+        lock, args = "order by c.id for share of c", share_lock_for.scope_args()
     rows = await conn.fetch(
-        """select c.id, c.currency, c.billing_model, c.status, v.start_date, v.end_date, v.time_cap,
+        f"""select c.id, c.currency, c.billing_model, c.status, v.start_date, v.end_date, v.time_cap,
                   (select coalesce(json_agg(json_build_object('role', r.role, 'rate', r.rate::text,
                                    'start', r.effective_from, 'version', r.version)), '[]')
                    from rate_card_entry r where r.contract_id = c.id) as rates,
                   (select coalesce(json_agg(json_build_object('category', e.category, 'cap', e.cap::text)), '[]')
                    from expense_category e where e.contract_id = c.id and e.version = c.current_version) as allowances
            from contract c join contract_version v on v.contract_id = c.id and v.version = c.current_version
-           where c.id = any($1::uuid[])""",
+           where c.id = any($1::uuid[]) {scoped} {lock}""",
         list(contract_ids),
+        *args,
     )
     return {
         r["id"]: WorkTerms(
@@ -214,9 +226,11 @@ async def write_plan(conn: Connection, plan: Plan, stored_by_caller: set[uuid.UU
     each, entries whose state moved (but those the caller writes itself), and a release event each."""
     cid = correlation_id()
     if plan.inserts:
-        await conn.copy_records_to_table(
+        await insert_rows(
+            conn,
             "billing_transaction",
-            records=[
+            _TXN_COLUMNS,
+            [
                 (
                     t.id,
                     t.contract_id,
@@ -242,7 +256,6 @@ async def write_plan(conn: Connection, plan: Plan, stored_by_caller: set[uuid.UU
                 )  # fmt: skip
                 for t in plan.inserts
             ],
-            columns=_TXN_COLUMNS,
         )
     if plan.updates:
         u = plan.updates

@@ -179,18 +179,18 @@ class _Batch:
 
     async def settle(self, named: list[uuid.UUID]) -> list[EntryResult]:
         conn = self.conn
-        visible = await store.lock_contracts(conn, named, self.principal)
-        terms = await load_terms(conn, visible)
+        terms = await load_terms(conn, named, share_lock_for=self.principal)
+        visible = set(terms)
         await self._lock_caps(terms, visible)  # before reading entries: what we read stays true
         ids = sorted({p.external_id for p in self.parsed if isinstance(p, Parsed)})
         stored = await store.stored_entries(conn, self.kind, self.source, ids)
         # Voids and corrections that move contracts name an entry of a contract not locked yet.
         others = sorted({s.contract_id for s in stored.values()} - set(named))
         if others:
-            more = await store.lock_contracts(conn, others, self.principal)
-            terms.update(await load_terms(conn, more))
-            await self._lock_caps(terms, more)
-            visible |= more
+            more = await load_terms(conn, others, share_lock_for=self.principal)
+            terms.update(more)
+            await self._lock_caps(terms, set(more))
+            visible |= set(more)
             stored = await store.stored_entries(conn, self.kind, self.source, ids)
         identities = {ext: _identity_of(s) for ext, s in stored.items() if s.contract_id in terms}
         outcomes = [self._walk(p, identities, visible) for p in self.parsed]
@@ -216,8 +216,19 @@ class _Batch:
             await sync_holds(conn, held)
         return [self._result(o, identities, books, plan, terms) for o in outcomes]
 
+    def _allocates(self, terms: WorkTerms) -> bool:
+        """A time batch allocates only the time cap, an expense batch only category allowances."""
+        pools = terms.capped_pools()
+        return "time" in pools if self.kind == "time" else bool(pools - {"time"})
+
     async def _lock_caps(self, terms: dict[uuid.UUID, WorkTerms], contract_ids: set[uuid.UUID]) -> None:
-        capped = sorted(c for c in contract_ids if terms[c].capped_pools())
+        # A time batch allocates only time caps, an expense batch only allowances.
+        pools = {"time"} if self.kind == "time" else None
+        capped = sorted(
+            c
+            for c in contract_ids
+            if (terms[c].capped_pools() & pools if pools else terms[c].capped_pools() - {"time"})
+        )
         if capped:
             await store.lock_caps(self.conn, capped)
 

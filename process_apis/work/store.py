@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.access import Principal, scope_clause
-from app.db import Connection, dumps
+from app.db import Connection, dumps, insert_rows
 from app.observability import correlation_id
 from process_apis.ledger.records import EntryContent, EntryKind, Priced, Settled
 from process_apis.ledger.store import TransactionRow, content_of, entry_transactions
@@ -27,7 +27,6 @@ __all__ = [
     "insert_versions",
     "lock_caps",
     "lock_contract",
-    "lock_contracts",
     "missing_fx",
     "stored_entries",
     "write_entries",
@@ -49,19 +48,6 @@ class StoredEntry:
 async def contract_currencies(conn: Connection, contract_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
     rows = await conn.fetch("select id, currency from contract where id = any($1::uuid[])", contract_ids)
     return {r["id"]: r["currency"] for r in rows}
-
-
-async def lock_contracts(conn: Connection, contract_ids: list[uuid.UUID], principal: Principal) -> set[uuid.UUID]:
-    """Share-lock the contracts the key may see, in id order: batches run side by side, while an
-    amendment, an activation or a billing run (which lock them for update) waits for them, and they
-    for it. Returns the visible ones."""
-    rows = await conn.fetch(
-        f"""select c.id from contract c join customer cu on cu.id = c.customer_id
-            where c.id = any($1::uuid[]) and {scope_clause(2)} order by c.id for share of c""",
-        contract_ids,
-        *principal.scope_args(),
-    )
-    return {r["id"] for r in rows}
 
 
 async def lock_caps(conn: Connection, contract_ids: list[uuid.UUID]) -> None:
@@ -128,9 +114,29 @@ class NewVersion:
 
 async def insert_versions(conn: Connection, versions: Sequence[NewVersion]) -> None:
     cid = correlation_id()
-    await conn.copy_records_to_table(
+    await insert_rows(
+        conn,
         "work_entry_version",
-        records=[
+        [
+            "entry_id",
+            "version",
+            "resource_external_id",
+            "resource_name",
+            "role",
+            "cost_rate",
+            "category",
+            "amount",
+            "currency",
+            "receipt_uri",
+            "service_date",
+            "hours",
+            "description",
+            "approved_at",
+            "voided",
+            "content_hash",
+            "correlation_id",
+        ],  # fmt: skip
+        [
             (
                 v.entry_id,
                 v.version,
@@ -153,25 +159,6 @@ async def insert_versions(conn: Connection, versions: Sequence[NewVersion]) -> N
             for v in versions
             for c in [v.content]
         ],
-        columns=[
-            "entry_id",
-            "version",
-            "resource_external_id",
-            "resource_name",
-            "role",
-            "cost_rate",
-            "category",
-            "amount",
-            "currency",
-            "receipt_uri",
-            "service_date",
-            "hours",
-            "description",
-            "approved_at",
-            "voided",
-            "content_hash",
-            "correlation_id",
-        ],  # fmt: skip
     )
 
 
@@ -209,9 +196,7 @@ _ENTRY_COLUMNS = [
 async def write_entries(conn: Connection, rows: Sequence[EntryRow]) -> None:
     """New entries by COPY; corrected and voided ones in one update."""
     cid = correlation_id()
-    new = [_row(e, cid) for e in rows if e.is_new]
-    if new:
-        await conn.copy_records_to_table("work_entry", records=new, columns=_ENTRY_COLUMNS)
+    await insert_rows(conn, "work_entry", _ENTRY_COLUMNS, [_row(e, cid) for e in rows if e.is_new])
     changed = [_row(e, cid) for e in rows if not e.is_new]
     if changed:
         columns = list(zip(*changed, strict=True))
