@@ -83,19 +83,45 @@ class WorkService:
     async def ingest(
         self, kind: EntryKind, source: str, raw_entries: list[object], principal: Principal
     ) -> list[EntryResult]:
+        """Judge and settle a batch. Its entries for contracts whose caps it allocates settle in a
+        transaction of their own, after the others: only that part holds the cap locks, so batches
+        spread over many contracts do not queue behind each other's uncapped work. Each entry's
+        result is still its state after the whole request (entries of two contracts never share money)."""
         parsed = [parse_entry(kind, i, raw) for i, raw in enumerate(raw_entries)]
         named = sorted({p.contract_id for p in parsed if isinstance(p, Parsed) and p.contract_id is not None})
         fx = await self._fx_rates(kind, parsed, named)
+        async with self.db.connection() as conn:
+            await check_ownership(conn, principal, [_OWNED_FIELD[kind]])
+            capped = await self._capped(conn, kind, named)
+        results: dict[int, EntryResult] = {}
+        for group in _split(parsed, capped):
+            results.update(await self._settle(kind, source, principal, group, fx))
+        return [results[i] for i in range(len(parsed))]
+
+    @staticmethod
+    async def _capped(conn: Connection, kind: EntryKind, contract_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        terms = await load_terms(conn, contract_ids)
+        return {c for c, t in terms.items() if _allocates(kind, t)}
+
+    async def _settle(
+        self,
+        kind: EntryKind,
+        source: str,
+        principal: Principal,
+        parsed: list[Parsed | Rejected],
+        fx: dict[FxKey, Decimal | None],
+    ) -> dict[int, EntryResult]:
+        named = sorted({p.contract_id for p in parsed if isinstance(p, Parsed) and p.contract_id is not None})
 
         async def work(conn: Connection) -> list[EntryResult]:
-            if len(raw_entries) > CUSTOM_PLANS_FROM:
+            if len(parsed) > CUSTOM_PLANS_FROM:
                 # A cached generic plan fits neither 1 nor 5,000 ids (nor tables that grew since it was
                 # made): a big batch has its statements planned for its own arrays.
                 await conn.execute("set local plan_cache_mode = force_custom_plan")
-            await check_ownership(conn, principal, [_OWNED_FIELD[kind]])
             return await _Batch(conn, kind, source, principal, parsed, fx).settle(named)
 
-        return await self.db.retrying(work, attempts=5)
+        settled = await self.db.retrying(work, attempts=5)
+        return {p.index: r for p, r in zip(parsed, settled, strict=True)}
 
     async def _fx_rates(
         self, kind: EntryKind, parsed: list[Parsed | Rejected], contract_ids: list[uuid.UUID]
@@ -216,11 +242,6 @@ class _Batch:
             await sync_holds(conn, held)
         return [self._result(o, identities, books, plan, terms) for o in outcomes]
 
-    def _allocates(self, terms: WorkTerms) -> bool:
-        """A time batch allocates only the time cap, an expense batch only category allowances."""
-        pools = terms.capped_pools()
-        return "time" in pools if self.kind == "time" else bool(pools - {"time"})
-
     async def _lock_caps(self, terms: dict[uuid.UUID, WorkTerms], contract_ids: set[uuid.UUID]) -> None:
         # A time batch allocates only time caps, an expense batch only allowances.
         pools = {"time"} if self.kind == "time" else None
@@ -309,6 +330,28 @@ class _Batch:
             codes=[s.code] if s.code else [],
             converted_amount=converted,
         )
+
+
+def _allocates(kind: EntryKind, terms: WorkTerms) -> bool:
+    """A time batch allocates only the time cap, an expense batch only category allowances."""
+    pools = terms.capped_pools()
+    return "time" in pools if kind == "time" else bool(pools - {"time"})
+
+
+def _split(parsed: list[Parsed | Rejected], capped: set[uuid.UUID]) -> list[list[Parsed | Rejected]]:
+    """Entries for uncapped contracts first, then those whose caps the batch allocates (voids, which
+    name no contract, with them). Every occurrence of an external id goes where its first went, so
+    the same id twice in one request still counts in list order."""
+    home: dict[str, bool] = {}
+    free: list[Parsed | Rejected] = []
+    locked: list[Parsed | Rejected] = []
+    for p in parsed:
+        if isinstance(p, Rejected) or p.external_id is None:
+            free.append(p)
+            continue
+        to_lock = home.setdefault(p.external_id, p.contract_id is None or p.contract_id in capped)
+        (locked if to_lock else free).append(p)
+    return [group for group in (free, locked) if group]
 
 
 def _identity_of(s: StoredEntry) -> _Identity:

@@ -211,3 +211,33 @@ async def test_the_seeds_fixed_fee_engagement_time_is_cost_only_and_travel_is_ca
         ("expense", "6000.00"),
         ("release", "1500.00"),
     ]
+
+
+async def test_a_batch_over_capped_and_uncapped_contracts_answers_in_list_order(api, keys):
+    """The capped part settles in its own transaction: results still come back in list order, and
+    the same external id twice still counts in list order."""
+    capped = await new_contract(api, keys, tm(time_cap="300.00"))
+    free = await new_contract(api, keys, tm())
+    await post_time(api, keys, [time_entry("TE-M0", capped, "2026-03-01", "1")])  # 200.00 of the 300.00
+    results = await post_time(
+        api,
+        keys,
+        [
+            time_entry("TE-M1", capped, "2026-03-02", "1"),  # 100.00 fits, 100.00 held
+            time_entry("TE-M2", free, "2026-03-02", "3"),  # 600.00
+            {"external_id": "TE-M0", "void": True},  # frees 200.00 of the cap: TE-M1 fits whole
+            time_entry("TE-M2", free, "2026-03-02", "3"),  # the same again: a duplicate
+            time_entry("TE-M1", capped, "2026-03-02", "1.5"),  # a correction: 300.00, all of the cap
+        ],
+    )
+    assert [(r["external_id"], r["status"]) for r in results] == [
+        ("TE-M1", "accepted"),
+        ("TE-M2", "accepted"),
+        ("TE-M0", "voided"),
+        ("TE-M2", "duplicate"),
+        ("TE-M1", "corrected"),
+    ]
+    # Every result is the entry's state after the whole request.
+    assert money(results[0]) == money(results[4]) == ("billable", "300.00", None, [])
+    assert money(results[1]) == money(results[3]) == ("billable", "600.00", None, [])
+    assert money(results[2]) == ("non_billable", "0.00", None, ["VOIDED"])
