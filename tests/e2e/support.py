@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -315,3 +317,38 @@ def scratch_queue(redis_url: str, prefix: str) -> Iterator[str]:
         yield name
     finally:
         clear_queue(redis_url, name)
+
+
+KEY_LINE = re.compile(r"psb_[A-Za-z0-9_-]{20,}\n")
+
+
+def create_key(procs: Procs, name: str, role: str, *system: str) -> str:
+    """An API key minted by the CLI (`psbridge clients create`), which prints exactly the key."""
+    args = ["clients", "create", name, "--role", role, *(("--system", *system) if system else ())]
+    out = procs.run(f"clients create {name}", *args).stdout
+    assert KEY_LINE.fullmatch(out), f"stdout must be exactly the key and a newline, got {out!r}"
+    return out[:-1]
+
+
+def start_two_apis(procs: Procs, http: httpx.Client, sandbox_port: int, api_ports: tuple[int, int]) -> dict[str, str]:
+    """The sandbox, a migrated database, keys, two `psbridge serve` and two `psbridge worker`, all
+    ready and the master data seeded: the stack outside tests run against. Returns the keys."""
+    sbx = f"http://127.0.0.1:{sandbox_port}"
+    apis = [f"http://127.0.0.1:{port}" for port in api_ports]
+    procs.start("sandbox", "sandbox", "--port", str(sandbox_port))
+    procs.run("migrate", "migrate", timeout=120)
+    keys = {
+        "admin": create_key(procs, "e2e-admin", "admin"),
+        "crm": create_key(procs, "e2e-salesforce", "integration", "crm"),
+        "psa": create_key(procs, "e2e-kantata", "integration", "psa"),
+        "finance": create_key(procs, "e2e-finance", "finance"),
+    }
+    for n, port in enumerate(api_ports, start=1):
+        procs.start(f"api{n}", "serve", "--port", str(port))
+    procs.start("worker1", "worker")
+    procs.start("worker2", "worker")
+    for url in (f"{sbx}/healthz", *(f"{api}/readyz" for api in apis)):
+        wait_for(partial(http_ok, url), url, timeout=90, diagnostics=procs.diagnostics)
+    procs.check_alive()
+    seed_master_data(http, apis[1], sbx, keys["admin"])
+    return keys

@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import copy
 import itertools
-import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +36,11 @@ from tests.e2e.support import (
     Procs,
     bearer,
     free_port,
-    http_ok,
     processes,
     scratch_database,
     scratch_queue,
-    seed_master_data,
     stack_env,
+    start_two_apis,
     wait_for,
 )
 from tests.salesforce import encode, salesforce_event
@@ -51,7 +48,6 @@ from tests.salesforce import encode, salesforce_event
 pytestmark = pytest.mark.e2e
 
 ERP = "/erp/services/rest/record/v1"
-KEY_LINE = re.compile(r"psb_[A-Za-z0-9_-]{20,}\n")
 CONTRACTS = "/process/v1/contracts"
 SALESFORCE_EVENTS = "/system/v1/crm/salesforce/events"
 PROPAGATION_TIMEOUT = 90  # generous: a loaded 2-core machine runs eight Python processes here
@@ -141,13 +137,6 @@ class Stack:
         self.procs.check_alive()
 
 
-def _create_key(procs: Procs, name: str, role: str, *system: str) -> str:
-    args = ["clients", "create", name, "--role", role, *(("--system", *system) if system else ())]
-    out = procs.run(f"clients create {name}", *args).stdout
-    assert KEY_LINE.fullmatch(out), f"stdout must be exactly the key and a newline, got {out!r}"
-    return out[:-1]
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, service_urls: ServiceUrls) -> Iterator[Stack]:
     log_dir: Path = tmp_path_factory.mktemp("lifecycle")
@@ -160,22 +149,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, service_urls: ServiceUrls) -
     ):
         env = {**stack_env(database_url, service_urls.redis_url, sbx), "PSBRIDGE_QUEUE_NAME": queue}
         with processes(log_dir, env) as procs, httpx.Client(timeout=30) as http:
-            procs.start("sandbox", "sandbox", "--port", str(sbx_port))
-            procs.run("migrate", "migrate", timeout=120)
-            keys = {
-                "admin": _create_key(procs, "e2e-admin", "admin"),
-                "crm": _create_key(procs, "e2e-salesforce", "integration", "crm"),
-                "psa": _create_key(procs, "e2e-kantata", "integration", "psa"),
-                "finance": _create_key(procs, "e2e-finance", "finance"),
-            }
-            procs.start("api1", "serve", "--port", str(api1_port))
-            procs.start("api2", "serve", "--port", str(api2_port))
-            procs.start("worker1", "worker")
-            procs.start("worker2", "worker")
-            for url in (f"{sbx}/healthz", f"{apis[0]}/readyz", f"{apis[1]}/readyz"):
-                wait_for(partial(http_ok, url), url, timeout=90, diagnostics=procs.diagnostics)
-            procs.check_alive()
-            seed_master_data(http, apis[1], sbx, keys["admin"])
+            keys = start_two_apis(procs, http, sbx_port, (api1_port, api2_port))
             yield Stack(sbx, apis, keys, procs, http)
 
 

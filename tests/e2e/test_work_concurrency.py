@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import random
-import re
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -36,19 +35,16 @@ from tests.e2e.support import (
     Procs,
     bearer,
     free_port,
-    http_ok,
     processes,
     scratch_database,
     scratch_queue,
-    seed_master_data,
     stack_env,
-    wait_for,
+    start_two_apis,
 )
 from tests.work import PSA, RUNS, TIME, tm
 
 pytestmark = pytest.mark.e2e
 
-KEY_LINE = re.compile(r"psb_[A-Za-z0-9_-]{20,}\n")
 CAP = Decimal("20000.00")
 CENT = Decimal("0.01")
 # Dated rates: consultants cost more from 16 February; the architect's rate has cents that round.
@@ -222,13 +218,6 @@ class Stack:
         self.procs.check_alive()
 
 
-def _create_key(procs: Procs, name: str, role: str, *system: str) -> str:
-    args = ["clients", "create", name, "--role", role, *(("--system", *system) if system else ())]
-    out = procs.run(f"clients create {name}", *args).stdout
-    assert KEY_LINE.fullmatch(out), out
-    return out[:-1]
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, service_urls: ServiceUrls) -> Iterator[Stack]:
     log_dir: Path = tmp_path_factory.mktemp("work-concurrency")
@@ -246,22 +235,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, service_urls: ServiceUrls) -
             "PSBRIDGE_DEFAULT_RATE_LIMIT": "100000/minute",
         }
         with processes(log_dir, env) as procs, httpx.Client(timeout=60) as http:
-            procs.start("sandbox", "sandbox", "--port", str(sbx_port))
-            procs.run("migrate", "migrate", timeout=120)
-            keys = {
-                "admin": _create_key(procs, "e2e-admin", "admin"),
-                "crm": _create_key(procs, "e2e-salesforce", "integration", "crm"),
-                "psa": _create_key(procs, "e2e-kantata", "integration", "psa"),
-                "finance": _create_key(procs, "e2e-finance", "finance"),
-            }
-            procs.start("api1", "serve", "--port", str(api1_port))
-            procs.start("api2", "serve", "--port", str(api2_port))
-            procs.start("worker1", "worker")
-            procs.start("worker2", "worker")
-            for url in (f"{sbx}/healthz", f"{apis[0]}/readyz", f"{apis[1]}/readyz"):
-                wait_for(partial(http_ok, url), url, timeout=90, diagnostics=procs.diagnostics)
-            procs.check_alive()
-            seed_master_data(http, apis[0], sbx, keys["admin"])
+            keys = start_two_apis(procs, http, sbx_port, (api1_port, api2_port))
             yield Stack(apis, keys, procs, http)
             procs.check_alive()
 
