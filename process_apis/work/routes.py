@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -18,6 +19,7 @@ from app.types import Code, ExternalId
 from process_apis.ledger.records import EntryKind
 from process_apis.ledger.store import transaction_lineage
 from process_apis.work.commands import MAX_ENTRIES, BatchIn, ControlledEntry, ExpenseBatchIn
+from process_apis.work.service import EntryResult, WorkService
 from process_apis.work.views import (
     BatchResults,
     EntryView,
@@ -93,9 +95,10 @@ async def parse_batch(request: Request) -> tuple[str, list[Any]]:
     return envelope.source, entries
 
 
-async def _ingest(request: Request, kind: EntryKind) -> list[Any]:
+async def _ingest(request: Request, kind: EntryKind) -> list[EntryResult]:
     source, entries = await parse_batch(request)
-    return await request.app.state.services.work.ingest(kind, source, entries, principal_of(request))  # type: ignore[no-any-return]
+    work: WorkService = request.app.state.services.work
+    return await work.ingest(kind, source, entries, principal_of(request))
 
 
 async def post_time_entries(request: Request) -> Response:
@@ -106,7 +109,7 @@ async def post_expenses(request: Request) -> Response:
     return json_response(expense_results(await _ingest(request, "expense")))
 
 
-def _getter(kind: EntryKind):  # type: ignore[no-untyped-def]
+def _getter(kind: EntryKind) -> Callable[[Request], Awaitable[Response]]:
     async def get_entry(request: Request) -> Response:
         path = parse_path(request, EntryPath)
         detail = await request.app.state.services.work.entry(kind, path.source, path.external_id, principal_of(request))
@@ -115,7 +118,7 @@ def _getter(kind: EntryKind):  # type: ignore[no-untyped-def]
     return get_entry
 
 
-def _voider(kind: EntryKind):  # type: ignore[no-untyped-def]
+def _voider(kind: EntryKind) -> Callable[[Request], Awaitable[Response]]:
     async def void_entry(request: Request) -> Response:
         path = parse_path(request, EntryPath)
         principal = principal_of(request)

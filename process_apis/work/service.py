@@ -194,14 +194,8 @@ class _Batch:
         parsed: list[Parsed | Rejected],
         fx: dict[FxKey, Decimal | None],
     ) -> None:
-        self.conn, self.kind, self.source, self.principal, self.parsed, self.fx = (
-            conn,
-            kind,
-            source,
-            principal,
-            parsed,
-            fx,
-        )
+        self.conn, self.kind, self.source, self.principal = conn, kind, source, principal
+        self.parsed, self.fx = parsed, fx
 
     async def settle(self, named: list[uuid.UUID]) -> list[EntryResult]:
         conn = self.conn
@@ -243,13 +237,7 @@ class _Batch:
         return [self._result(o, identities, books, plan, terms) for o in outcomes]
 
     async def _lock_caps(self, terms: dict[uuid.UUID, WorkTerms], contract_ids: set[uuid.UUID]) -> None:
-        # A time batch allocates only time caps, an expense batch only allowances.
-        pools = {"time"} if self.kind == "time" else None
-        capped = sorted(
-            c
-            for c in contract_ids
-            if (terms[c].capped_pools() & pools if pools else terms[c].capped_pools() - {"time"})
-        )
+        capped = sorted(c for c in contract_ids if _allocates(self.kind, terms[c]))
         if capped:
             await store.lock_caps(self.conn, capped)
 
@@ -307,7 +295,7 @@ class _Batch:
         identities: dict[str, _Identity],
         books: dict[uuid.UUID, EntryBook],
         plan: Plan,
-        terms: dict,  # type: ignore[type-arg]
+        terms: dict[uuid.UUID, WorkTerms],
     ) -> EntryResult:
         status, external_id, codes, errors = outcome
         if status == "rejected":
