@@ -42,6 +42,7 @@ _OWNED_FIELD = {"time": ("time_entry", "hours"), "expense": ("expense", "amount"
 _EVENTS = {"accepted": "entry.accepted", "held": "entry.held", "corrected": "entry.corrected", "voided": "entry.voided"}
 FX_CONCURRENCY = 8
 CUSTOM_PLANS_FROM = 50  # entries
+SPLIT_FROM = 50  # entries: a smaller batch over several contracts is one transaction (one round trip less)
 
 
 @dataclass(frozen=True)
@@ -90,11 +91,12 @@ class WorkService:
         parsed = [parse_entry(kind, i, raw) for i, raw in enumerate(raw_entries)]
         named = sorted({p.contract_id for p in parsed if isinstance(p, Parsed) and p.contract_id is not None})
         fx = await self._fx_rates(kind, parsed, named)
-        async with self.db.connection() as conn:
-            await check_ownership(conn, principal, [_OWNED_FIELD[kind]])
-            capped = await self._capped(conn, kind, named)
+        groups = [parsed]
+        if len(named) > 1 and len(parsed) >= SPLIT_FROM:
+            async with self.db.connection() as conn:
+                groups = _split(parsed, await self._capped(conn, kind, named))
         results: dict[int, EntryResult] = {}
-        for group in _split(parsed, capped):
+        for group in groups:
             results.update(await self._settle(kind, source, principal, group, fx))
         return [results[i] for i in range(len(parsed))]
 
@@ -118,6 +120,7 @@ class WorkService:
                 # A cached generic plan fits neither 1 nor 5,000 ids (nor tables that grew since it was
                 # made): a big batch has its statements planned for its own arrays.
                 await conn.execute("set local plan_cache_mode = force_custom_plan")
+            await check_ownership(conn, principal, [_OWNED_FIELD[kind]])  # before anything is written
             return await _Batch(conn, kind, source, principal, parsed, fx).settle(named)
 
         settled = await self.db.retrying(work, attempts=5)
