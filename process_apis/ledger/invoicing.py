@@ -19,7 +19,6 @@ __all__ = [
     "billed_items",
     "claim_billable",
     "contracts_waiting_for_fx",
-    "contracts_with_ready_work",
     "mark_invoiced",
     "milestone_transaction",
     "record_milestone",
@@ -47,19 +46,6 @@ class Claimed:
     milestone_key: str | None
     milestone_name: str | None
     is_adjustment: bool
-
-
-async def contracts_with_ready_work(
-    conn: Connection, as_of: date, legal_entity: str | None, contract_ids: list[uuid.UUID] | None
-) -> list[uuid.UUID]:
-    rows = await conn.fetch(
-        f"""select distinct bt.contract_id from billing_transaction bt join contract c on c.id = bt.contract_id
-            where {_IN_SCOPE}""",
-        as_of,
-        legal_entity,
-        contract_ids,
-    )
-    return [r["contract_id"] for r in rows]
 
 
 async def claim_billable(

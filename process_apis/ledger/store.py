@@ -27,7 +27,6 @@ __all__ = [
     "contract_money",
     "entry_transactions",
     "invoice_status_of",
-    "capped_books",
     "pending_books",
     "Rejudgeable",
     "content_of",
@@ -169,16 +168,6 @@ async def entry_books(conn: Connection, entry_ids: list[uuid.UUID]) -> dict[uuid
         entry_ids,
     )
     return {r["id"]: _book(r) for r in rows}
-
-
-async def capped_books(
-    conn: Connection, pools: set[tuple[uuid.UUID, str]], exclude: Iterable[uuid.UUID]
-) -> list[EntryBook]:
-    """Every other entry with money pending in a capped pool: room that moves may move it."""
-    if not pools:
-        return []
-    books = await pending_books(conn, list({contract_id for contract_id, _ in pools}), exclude)
-    return [b for b in books if (b.contract_id, b.pool) in pools]
 
 
 async def pending_books(
