@@ -35,13 +35,11 @@ import itertools
 import math
 import os
 import resource
-import shutil
 import signal
 import ssl
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -58,8 +56,6 @@ import orjson
 from limits import parse as parse_rate
 
 from app.dev.seed import ACME_CONTRACT, LEGAL_ENTITIES
-from app.dev.servers import resolve_services
-from app.migrate import migrate
 from app.settings import Settings
 from bench.ingestion_baseline import TABLE_DDL
 from bench.posting import (
@@ -71,6 +67,7 @@ from bench.posting import (
     child_env,
     free_port,
     reset_sandbox,
+    scratch_bench,
     stop_children,
     wait_for,
     with_redis_db,
@@ -615,21 +612,9 @@ async def measure(
 
 
 async def run_bench(cfg: BenchConfig) -> tuple[list[Phase], list[str]]:
-    urls, handle = resolve_services(
-        ROOT / ".psbridge" / "bench-services",
-        os.environ.get("PSBRIDGE_DATABASE_URL"),
-        os.environ.get("PSBRIDGE_REDIS_URL"),
-        "postgres",
-    )
-    with handle:
-        tag = uuid.uuid4().hex[:12]
-        db_name = f"psbridge_bench_{tag}"
-        base, _, _ = urls.database_url.rpartition("/")
-        database_url = f"{base}/{db_name}"
-        log_dir = Path(tempfile.mkdtemp(prefix="psbridge-bench-ingestion-"))
+    async with scratch_bench("psbridge-bench-ingestion-") as scratch:
+        urls, tag, database_url, log_dir = scratch.urls, scratch.tag, scratch.database_url, scratch.log_dir
         children: list[Child] = []
-        created = False
-        ok = False
         notes: list[str] = []
         settings: Settings | None = None
         try:
@@ -640,13 +625,6 @@ async def run_bench(cfg: BenchConfig) -> tuple[list[Phase], list[str]]:
                     "processes): every figure of this run shares the cores with them"
                 )
                 _info(notes[-1])
-            admin = await asyncpg.connect(urls.database_url, timeout=10)
-            try:
-                await admin.execute(f'create database "{db_name}"')
-                created = True
-            finally:
-                await admin.close()
-            await migrate(database_url)
             conn = await asyncpg.connect(database_url, timeout=10)
             try:
                 await conn.execute(TABLE_DDL)
@@ -709,7 +687,8 @@ async def run_bench(cfg: BenchConfig) -> tuple[list[Phase], list[str]]:
                 _info(
                     f"ingestion bench: {', '.join(f'{m} {cfg.entries(m)} entries' for m in cfg.modes)} "
                     f"x {cfg.repeat} repeats, {cfg.clients} clients, batches of {cfg.batch_size}; PostgreSQL "
-                    f"{urls.database_source} db {db_name}, Redis {urls.redis_source} {settings.redis_url}; "
+                    f"{urls.database_source} db {database_url.rpartition('/')[2]}, "
+                    f"Redis {urls.redis_source} {settings.redis_url}; "
                     f"psbridge serve :{api_port} (pid {api_child.popen.pid}), baseline :{baseline_port} "
                     f"(pid {baseline_child.popen.pid}), sandbox :{sandbox_port}; logs {log_dir}"
                 )
@@ -738,7 +717,6 @@ async def run_bench(cfg: BenchConfig) -> tuple[list[Phase], list[str]]:
                 analyze = await analyzer(database_url, cfg.analyze, notes)
                 _info(f"  {notes[-1]}")
                 phases = await measure(cfg, http, targets, contract_ids, uncapped, tag, children, analyze)
-            ok = True
             return phases, notes
         except BenchError:
             for child in children:
@@ -749,16 +727,6 @@ async def run_bench(cfg: BenchConfig) -> tuple[list[Phase], list[str]]:
             if settings is not None:
                 with contextlib.suppress(Exception):
                     await drop_queue(settings.required_redis_url, settings.queue_name)
-            if created:
-                admin = await asyncpg.connect(urls.database_url, timeout=10)
-                try:
-                    await admin.execute(f'drop database if exists "{db_name}" with (force)')
-                finally:
-                    await admin.close()
-            if ok:
-                shutil.rmtree(log_dir, ignore_errors=True)
-            else:
-                _info(f"process logs kept in {log_dir}")
 
 
 # ---------------------------------------------------------------------------------------------- report

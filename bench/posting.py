@@ -36,7 +36,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -522,7 +522,21 @@ async def one_repeat(
     return RepeatResult(baseline, elapsed, billed, checked, dict(sorted(calls.items())))
 
 
-async def run_bench(cfg: BenchConfig) -> list[RepeatResult]:
+@dataclass(frozen=True)
+class Scratch:
+    """A bench run's own database (migrated) and log directory on the resolved servers."""
+
+    urls: Any  # app.dev.servers.ServiceUrls
+    tag: str
+    database_url: str
+    log_dir: Path
+
+
+@contextlib.asynccontextmanager
+async def scratch_bench(log_prefix: str) -> AsyncIterator[Scratch]:
+    """Resolve PostgreSQL and Redis (embedded when none is configured), create and migrate a database
+    for the run, and a log directory. Afterwards the database is dropped; the logs are removed when
+    the run succeeded and kept (and named) when it failed."""
     urls, handle = resolve_services(
         ROOT / ".psbridge" / "bench-services",
         os.environ.get("PSBRIDGE_DATABASE_URL"),
@@ -533,12 +547,8 @@ async def run_bench(cfg: BenchConfig) -> list[RepeatResult]:
         tag = uuid.uuid4().hex[:12]
         db_name = f"psbridge_bench_{tag}"
         base, _, _ = urls.database_url.rpartition("/")
-        database_url = f"{base}/{db_name}"
-        log_dir = Path(tempfile.mkdtemp(prefix="psbridge-bench-"))
-        children: list[Child] = []  # running
-        started: list[Child] = []  # for diagnostics
+        log_dir = Path(tempfile.mkdtemp(prefix=log_prefix))
         created = False
-        ok = False
         try:
             admin = await asyncpg.connect(urls.database_url, timeout=10)
             try:
@@ -546,7 +556,29 @@ async def run_bench(cfg: BenchConfig) -> list[RepeatResult]:
                 created = True
             finally:
                 await admin.close()
+            database_url = f"{base}/{db_name}"
             await migrate(database_url)
+            yield Scratch(urls, tag, database_url, log_dir)
+        except BaseException:
+            _info(f"process logs kept in {log_dir}")
+            raise
+        else:
+            shutil.rmtree(log_dir, ignore_errors=True)
+        finally:
+            if created:
+                admin = await asyncpg.connect(urls.database_url, timeout=10)
+                try:
+                    await admin.execute(f'drop database if exists "{db_name}" with (force)')
+                finally:
+                    await admin.close()
+
+
+async def run_bench(cfg: BenchConfig) -> list[RepeatResult]:
+    async with scratch_bench("psbridge-bench-") as scratch:
+        urls, tag, database_url, log_dir = scratch.urls, scratch.tag, scratch.database_url, scratch.log_dir
+        children: list[Child] = []  # running
+        started: list[Child] = []  # for diagnostics
+        try:
             port = free_port()
             sandbox = f"http://127.0.0.1:{port}"
             settings = Settings(
@@ -580,7 +612,7 @@ async def run_bench(cfg: BenchConfig) -> list[RepeatResult]:
                 started.extend(workers)
                 _info(
                     f"psbridge bench: {cfg.invoices} invoices x {cfg.repeat} repeats; PostgreSQL {urls.database_source}"
-                    f" db {db_name}, Redis {urls.redis_source} {settings.redis_url},"
+                    f" db {database_url.rpartition('/')[2]}, Redis {urls.redis_source} {settings.redis_url},"
                     f" queue {settings.queue_name}; sandbox :{port};"
                     f" {cfg.workers} worker processes; ERP limit {cfg.erp_rate_limit}, {cfg.erp_max_concurrency} in"
                     f" flight; quote concurrency {QUOTE_CONCURRENCY}; logs {log_dir}"
@@ -605,7 +637,6 @@ async def run_bench(cfg: BenchConfig) -> list[RepeatResult]:
                         stop_children(workers)
                         with contextlib.suppress(Exception):
                             await drop_queue(services)
-            ok = True
             return results
         except BenchError:
             for child in started:
@@ -613,16 +644,6 @@ async def run_bench(cfg: BenchConfig) -> list[RepeatResult]:
             raise
         finally:
             stop_children(children)
-            if created:
-                admin = await asyncpg.connect(urls.database_url, timeout=10)
-                try:
-                    await admin.execute(f'drop database if exists "{db_name}" with (force)')
-                finally:
-                    await admin.close()
-            if ok:
-                shutil.rmtree(log_dir, ignore_errors=True)
-            else:
-                _info(f"process logs kept in {log_dir}")
 
 
 # ------------------------------------------------------------------------------------------- report

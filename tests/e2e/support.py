@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -330,25 +331,46 @@ def create_key(procs: Procs, name: str, role: str, *system: str) -> str:
     return out[:-1]
 
 
-def start_two_apis(procs: Procs, http: httpx.Client, sandbox_port: int, api_ports: tuple[int, int]) -> dict[str, str]:
-    """The sandbox, a migrated database, keys, two `psbridge serve` and two `psbridge worker`, all
-    ready and the master data seeded: the stack outside tests run against. Returns the keys."""
-    sbx = f"http://127.0.0.1:{sandbox_port}"
-    apis = [f"http://127.0.0.1:{port}" for port in api_ports]
-    procs.start("sandbox", "sandbox", "--port", str(sandbox_port))
-    procs.run("migrate", "migrate", timeout=120)
-    keys = {
-        "admin": create_key(procs, "e2e-admin", "admin"),
-        "crm": create_key(procs, "e2e-salesforce", "integration", "crm"),
-        "psa": create_key(procs, "e2e-kantata", "integration", "psa"),
-        "finance": create_key(procs, "e2e-finance", "finance"),
-    }
-    for n, port in enumerate(api_ports, start=1):
-        procs.start(f"api{n}", "serve", "--port", str(port))
-    procs.start("worker1", "worker")
-    procs.start("worker2", "worker")
-    for url in (f"{sbx}/healthz", *(f"{api}/readyz" for api in apis)):
-        wait_for(partial(http_ok, url), url, timeout=90, diagnostics=procs.diagnostics)
-    procs.check_alive()
-    seed_master_data(http, apis[1], sbx, keys["admin"])
-    return keys
+@dataclass(frozen=True)
+class TwoApis:
+    """A running stack: the sandbox, two `psbridge serve`, two `psbridge worker`, keys minted by the CLI."""
+
+    sandbox: str
+    apis: tuple[str, str]
+    keys: dict[str, str]
+    procs: Procs
+    http: httpx.Client
+
+
+@contextmanager
+def two_apis(
+    log_dir: Path, database_server: str, redis_url: str, name: str, timeout: float = 30, **env: str
+) -> Iterator[TwoApis]:
+    """The stack outside tests run against, on a scratch database and queue of its own, all ready and
+    the master data seeded; every process is stopped and everything dropped afterwards."""
+    sbx_port, api_ports = free_port(), (free_port(), free_port())
+    sbx = f"http://127.0.0.1:{sbx_port}"
+    apis = (f"http://127.0.0.1:{api_ports[0]}", f"http://127.0.0.1:{api_ports[1]}")
+    with (
+        scratch_database(database_server, f"psbridge_e2e_{name}") as database_url,
+        scratch_queue(redis_url, f"psbridge:e2e-{name}") as queue,
+    ):
+        environment = {**stack_env(database_url, redis_url, sbx), "PSBRIDGE_QUEUE_NAME": queue, **env}
+        with processes(log_dir, environment) as procs, httpx.Client(timeout=timeout) as http:
+            procs.start("sandbox", "sandbox", "--port", str(sbx_port))
+            procs.run("migrate", "migrate", timeout=120)
+            keys = {
+                "admin": create_key(procs, "e2e-admin", "admin"),
+                "crm": create_key(procs, "e2e-salesforce", "integration", "crm"),
+                "psa": create_key(procs, "e2e-kantata", "integration", "psa"),
+                "finance": create_key(procs, "e2e-finance", "finance"),
+            }
+            for n, port in enumerate(api_ports, start=1):
+                procs.start(f"api{n}", "serve", "--port", str(port))
+            procs.start("worker1", "worker")
+            procs.start("worker2", "worker")
+            for url in (f"{sbx}/healthz", *(f"{api}/readyz" for api in apis)):
+                wait_for(partial(http_ok, url), url, timeout=90, diagnostics=procs.diagnostics)
+            procs.check_alive()
+            seed_master_data(http, apis[1], sbx, keys["admin"])
+            yield TwoApis(sbx, apis, keys, procs, http)

@@ -35,12 +35,7 @@ from app.dev.servers import ServiceUrls
 from tests.e2e.support import (
     Procs,
     bearer,
-    free_port,
-    processes,
-    scratch_database,
-    scratch_queue,
-    stack_env,
-    start_two_apis,
+    two_apis,
     wait_for,
 )
 from tests.salesforce import encode, salesforce_event
@@ -140,17 +135,8 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, service_urls: ServiceUrls) -> Iterator[Stack]:
     log_dir: Path = tmp_path_factory.mktemp("lifecycle")
-    sbx_port, api1_port, api2_port = free_port(), free_port(), free_port()
-    sbx = f"http://127.0.0.1:{sbx_port}"
-    apis = (f"http://127.0.0.1:{api1_port}", f"http://127.0.0.1:{api2_port}")
-    with (
-        scratch_database(service_urls.database_url, "psbridge_e2e") as database_url,
-        scratch_queue(service_urls.redis_url, "psbridge:e2e-lifecycle") as queue,
-    ):
-        env = {**stack_env(database_url, service_urls.redis_url, sbx), "PSBRIDGE_QUEUE_NAME": queue}
-        with processes(log_dir, env) as procs, httpx.Client(timeout=30) as http:
-            keys = start_two_apis(procs, http, sbx_port, (api1_port, api2_port))
-            yield Stack(sbx, apis, keys, procs, http)
+    with two_apis(log_dir, service_urls.database_url, service_urls.redis_url, "lifecycle") as s:
+        yield Stack(s.sandbox, s.apis, s.keys, s.procs, s.http)
 
 
 def change_order(travel_cap: str) -> dict[str, Any]:

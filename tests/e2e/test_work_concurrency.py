@@ -34,12 +34,7 @@ from app.dev.servers import ServiceUrls
 from tests.e2e.support import (
     Procs,
     bearer,
-    free_port,
-    processes,
-    scratch_database,
-    scratch_queue,
-    stack_env,
-    start_two_apis,
+    two_apis,
 )
 from tests.work import PSA, RUNS, TIME, tm
 
@@ -221,23 +216,13 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, service_urls: ServiceUrls) -> Iterator[Stack]:
     log_dir: Path = tmp_path_factory.mktemp("work-concurrency")
-    sbx_port, api1_port, api2_port = free_port(), free_port(), free_port()
-    sbx = f"http://127.0.0.1:{sbx_port}"
-    apis = (f"http://127.0.0.1:{api1_port}", f"http://127.0.0.1:{api2_port}")
-    with (
-        scratch_database(service_urls.database_url, "psbridge_e2e_work") as database_url,
-        scratch_queue(service_urls.redis_url, "psbridge:e2e-work") as queue,
-    ):
-        # The per-client budget (600/minute by default) would throttle one client's ~1,500 requests here.
-        env = {
-            **stack_env(database_url, service_urls.redis_url, sbx),
-            "PSBRIDGE_QUEUE_NAME": queue,
-            "PSBRIDGE_DEFAULT_RATE_LIMIT": "100000/minute",
-        }
-        with processes(log_dir, env) as procs, httpx.Client(timeout=60) as http:
-            keys = start_two_apis(procs, http, sbx_port, (api1_port, api2_port))
-            yield Stack(apis, keys, procs, http)
-            procs.check_alive()
+    # The per-client budget (600/minute by default) would throttle one client's ~1,500 requests here.
+    with two_apis(
+        log_dir, service_urls.database_url, service_urls.redis_url, "work", timeout=60,
+        PSBRIDGE_DEFAULT_RATE_LIMIT="100000/minute",
+    ) as s:  # fmt: skip
+        yield Stack(s.apis, s.keys, s.procs, s.http)
+        s.procs.check_alive()
 
 
 # ---------------------------------------------------------------------------------------- the requests
