@@ -80,6 +80,7 @@ class _Change:
 
     start: tuple[date, str, str]  # the earliest key they touch (old or new)
     growing: bool = True  # no demand falls and no key moves later: held money stays held
+    need: Decimal = Decimal(0)  # room they can take from the pool's other entries (an upper bound)
 
 
 async def _pool_windows(
@@ -88,46 +89,52 @@ async def _pool_windows(
     """The entries of each touched capped pool whose allocation can move, and the room the rest spend.
 
     Room goes in key order, so entries before the earliest key a batch touches keep what they have:
-    their positive demand is summed in SQL, not read. After it, when nothing falls, held money stays
-    held and only the billable entries can lose room; otherwise every pending entry after it is read.
-    Credits (negative demands) free room wherever they are.
+    their demand is summed in SQL, not read. After it, when nothing falls, held money stays held and
+    only the latest billable entries, as much of them as the batch's new demand can push out, can lose
+    room (``store.pool_windows``); otherwise every pending entry after it is read. Credits (negative
+    demands) free room wherever they are.
     """
     changes: dict[tuple[uuid.UUID, str], _Change] = {}
 
-    def touch(contract_id: uuid.UUID, pool: str, key: tuple[date, str, str], growing: bool) -> None:
+    def touch(contract_id: uuid.UUID, pool: str, key: tuple[date, str, str], growing: bool, need: Decimal) -> None:
         if terms[contract_id].cap_of(pool) is None:
             return
         change = changes.get((contract_id, pool))
         if change is None:
-            changes[(contract_id, pool)] = _Change(key, growing)
+            changes[(contract_id, pool)] = _Change(key, growing, need)
         else:
             change.start = min(change.start, key)
             change.growing = change.growing and growing
+            change.need += need
 
+    zero = Decimal(0)
     for j in judged:
         book, new = j.book, demand_of(j)
         new_pool = pool_of(book.kind, j.content.category)
         new_key = (j.content.service_date, book.external_id, book.source)
         if book.is_new:
-            touch(book.contract_id, new_pool, new_key, new >= 0)
+            touch(book.contract_id, new_pool, new_key, new >= 0, max(new, zero))
             continue
         old_pool, old_key, old = book.pool, (book.service_date, book.external_id, book.source), book.demand
+        # A credit that leaves a pool takes the room it freed with it.
         if old_pool == new_pool:
-            touch(book.contract_id, new_pool, min(old_key, new_key), new >= old and new >= 0 and new_key <= old_key)
+            growing = new >= old and new >= 0 and new_key <= old_key
+            touch(book.contract_id, new_pool, min(old_key, new_key), growing, max(new, zero) + max(-old, zero))
         else:
-            touch(book.contract_id, old_pool, old_key, old <= 0)
-            touch(book.contract_id, new_pool, new_key, new >= 0)
+            touch(book.contract_id, old_pool, old_key, old <= 0, max(-old, zero))
+            touch(book.contract_id, new_pool, new_key, new >= 0, max(new, zero))
+    if not changes:
+        return [], {}
+    specs = [store.WindowSpec(c, pool, ch.start, ch.growing, ch.need) for (c, pool), ch in changes.items()]
+    invoiced = await store.pool_invoiced(conn, {cid for cid, _ in changes})
+    windows = await store.pool_windows(conn, specs, exclude)
     kept: list[EntryBook] = []
     spent: dict[tuple[uuid.UUID, str], Decimal] = {}
-    invoiced = await store.pool_invoiced(conn, {cid for cid, _ in changes}) if changes else {}
-    for (contract_id, pool), change in changes.items():
-        window = await store.pool_window(conn, contract_id, pool, change.start, exclude, change.growing)
+    for spec, window in zip(specs, windows, strict=True):
         kept += window.books
-        loaded_credits = sum((b.demand for b in window.books if b.demand < 0), Decimal(0))
-        # Room the pool has already spent: invoiced, the entries before the window, minus credits outside it.
-        spent[(contract_id, pool)] = (
-            invoiced.get((contract_id, pool), Decimal(0)) + window.before - (window.credits - loaded_credits)
-        )
+        # Room the pool has spent: invoiced money and the entries that keep theirs, less credits outside the window.
+        key = (spec.contract_id, spec.pool)
+        spent[key] = invoiced.get(key, zero) + window.spent + window.credits
     return kept, spent
 
 

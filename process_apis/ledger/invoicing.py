@@ -109,10 +109,17 @@ async def claim_billable(
 
 
 async def mark_invoiced(conn: Connection, links: list[tuple[uuid.UUID, uuid.UUID]]) -> None:
-    """Put each (transaction, invoice) on its invoice: from now on it is invoiced money."""
+    """Put each (transaction, invoice) on its invoice: from now on it is invoiced money, no longer
+    pending on its entry's row."""
     await conn.execute(
-        """update billing_transaction bt set invoice_id = x.invoice_id, status = 'invoiced', updated_at = now()
-           from unnest($1::uuid[], $2::uuid[]) as x(id, invoice_id) where bt.id = x.id""",
+        """with linked as (
+               update billing_transaction bt set invoice_id = x.invoice_id, status = 'invoiced', updated_at = now()
+               from unnest($1::uuid[], $2::uuid[]) as x(id, invoice_id)
+               where bt.id = x.id and bt.invoice_id is null
+               returning bt.entry_id, bt.amount)
+           update work_entry e set pending_billable = e.pending_billable - l.amount, updated_at = now()
+           from (select entry_id, sum(amount) as amount from linked where entry_id is not null group by entry_id) l
+           where e.id = l.entry_id""",
         [tid for tid, _ in links],
         [invoice_id for _, invoice_id in links],
     )

@@ -225,4 +225,8 @@ class Settled:
     adjustment: Decimal | None  # pending adjustment (new value - invoiced), None when none
     changed: bool  # its stored state differs
     priced: Priced | None  # the new judgement, None when it was not re-judged (only its allocation moved)
+    # Its pending money after the settlement (kept on its row: the cap windows range over it).
+    pending_billable: Decimal
+    pending_held: Decimal
+    pending_moved: bool  # either differs from what its row says
     new_transactions: list[uuid.UUID] = field(default_factory=list)

@@ -140,6 +140,7 @@ def _settle_entry(plan: Plan, t: _Target, part: Decimal, currency: str) -> None:
     no_value = t.value is None and not t.adjusting
     new_ids = _plan_transactions(plan, t, part, held, code if (held > 0 or no_value) else None, currency)
     adjustment = t.demand if t.adjusting and t.demand != 0 else None
+    held_pending = held if held > 0 else Decimal(0)
     plan.settled[book.id] = Settled(
         entry_id=book.id,
         contract_id=book.contract_id,
@@ -154,8 +155,17 @@ def _settle_entry(plan: Plan, t: _Target, part: Decimal, currency: str) -> None:
         changed=t.priced is not None
         or (billing, code, t.value, t.adjusting) != (book.billing, book.code, book.value, book.adjusting),
         priced=t.priced,
+        pending_billable=part,
+        pending_held=held_pending,
+        pending_moved=(part, held_pending) != _pending_of(book),
         new_transactions=new_ids,
     )
+
+
+def _pending_of(book: EntryBook) -> tuple[Decimal, Decimal]:
+    """(billable, held) money the entry has pending as stored."""
+    billable = sum((p.amount for p in book.pending if p.billing == "billable"), Decimal(0))
+    return billable, book.demand - billable
 
 
 def _plan_transactions(
@@ -262,8 +272,7 @@ def _quantity(t: _Target, amount: Decimal) -> Decimal | None:
 
 def settled_of_book(book: EntryBook) -> Settled:
     """An entry nothing moved: its state as stored."""
-    billable = sum((p.amount for p in book.pending if p.billing == "billable"), Decimal(0))
-    held = sum((p.amount for p in book.pending if p.billing == "held"), Decimal(0))
+    billable, held = _pending_of(book)
     pending = billable + held
     return Settled(
         entry_id=book.id,
@@ -278,4 +287,7 @@ def settled_of_book(book: EntryBook) -> Settled:
         adjustment=pending if book.adjusting and pending != 0 else None,
         changed=False,
         priced=None,
+        pending_billable=billable,
+        pending_held=held,
+        pending_moved=False,
     )

@@ -19,7 +19,8 @@ from process_apis.ledger.settlement import Plan
 __all__ = [
     "Balances",
     "Window",
-    "pool_window",
+    "WindowSpec",
+    "pool_windows",
     "Lineage",
     "transaction_lineage",
     "ContractMoney",
@@ -268,7 +269,7 @@ async def write_plan(conn: Connection, plan: Plan, stored_by_caller: set[uuid.UU
                where id = any($1::uuid[]) and invoice_id is null""",
             plan.superseded,
         )
-    moved = [s for s in plan.settled.values() if s.changed and s.entry_id not in stored_by_caller]
+    moved = [s for s in plan.settled.values() if (s.changed or s.pending_moved) and s.entry_id not in stored_by_caller]
     if moved:
         await conn.execute(
             """update work_entry e
@@ -276,10 +277,13 @@ async def write_plan(conn: Connection, plan: Plan, stored_by_caller: set[uuid.UU
                       rate = case when x.judged then x.rate else e.rate end,
                       fx_rate = case when x.judged then x.fx_rate else e.fx_rate end,
                       converted_amount = case when x.judged then x.converted else e.converted_amount end,
-                      cost_amount = case when x.judged then x.cost else e.cost_amount end, updated_at = now()
+                      cost_amount = case when x.judged then x.cost else e.cost_amount end,
+                      pending_billable = x.pending_billable, pending_held = x.pending_held, updated_at = now()
                from unnest($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::bool[], $6::bool[],
-                           $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[])
-                    as x(id, billing, code, value, adjusting, judged, rate, fx_rate, converted, cost)
+                           $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[], $11::numeric[],
+                           $12::numeric[])
+                    as x(id, billing, code, value, adjusting, judged, rate, fx_rate, converted, cost,
+                         pending_billable, pending_held)
                where e.id = x.id""",
             [s.entry_id for s in moved], [s.billing for s in moved], [s.code for s in moved],
             [s.value for s in moved], [s.adjusting for s in moved], [s.priced is not None for s in moved],
@@ -287,6 +291,7 @@ async def write_plan(conn: Connection, plan: Plan, stored_by_caller: set[uuid.UU
             [s.priced.fx_rate if s.priced else None for s in moved],
             [s.priced.converted if s.priced else None for s in moved],
             [s.priced.cost if s.priced else None for s in moved],
+            [s.pending_billable for s in moved], [s.pending_held for s in moved],
         )  # fmt: skip
     if plan.released:
         r = plan.released
@@ -490,55 +495,86 @@ async def transaction_lineage(conn: Connection, transaction_id: uuid.UUID, princ
 
 
 @dataclass(frozen=True)
+class WindowSpec:
+    """What a batch does to one capped pool: the earliest key it touches and the money it adds."""
+
+    contract_id: uuid.UUID
+    pool: str
+    start: tuple[date, str, str]  # (service date, external id, source)
+    growing: bool  # no demand falls and no key moves later
+    need: Decimal  # positive demand the batch adds (growing: room that must come from the tail)
+
+
+@dataclass(frozen=True)
 class Window:
-    """The part of a capped pool a batch can move, and what the rest of the pool adds up to."""
+    """The part of a capped pool a batch can move, and what the rest of it has spent."""
 
-    books: list[EntryBook]  # pending entries at or after the start key (only billable ones when growing)
-    before: Decimal  # positive pending demand of the entries before the start key
-    credits: Decimal  # negative pending demand of every entry of the pool (credits free room anywhere)
-
-
-# The pending demand of each entry of one pool of a contract, but the batch's own entries.
-_POOL_DEMAND = """with d as (
-        select t.entry_id, sum(t.amount) as demand,
-               coalesce(sum(t.amount) filter (where t.billing = 'billable'), 0) as billable
-        from billing_transaction t
-        where t.contract_id = $1 and t.invoice_id is null and t.status in ('unbilled', 'held')
-          and t.entry_id is not null
-        group by t.entry_id),
-    pool as (
-        select e.id, d.demand, d.billable,
-               (e.service_date, e.external_id collate "C", e.source collate "C")
-                 < ($4::date, $5::text collate "C", $6::text collate "C") as before_start
-        from d join work_entry e on e.id = d.entry_id
-        left join unnest($7::uuid[]) as x(id) on x.id = e.id
-        where x.id is null and e.kind = $2 and ($3::text is null or e.category = $3))"""
+    books: list[EntryBook]  # the entries whose allocation can move
+    spent: Decimal  # positive pending demand of the others that keep their room
+    credits: Decimal  # negative pending demand of the others (credits free room anywhere)
 
 
-async def pool_window(
-    conn: Connection,
-    contract_id: uuid.UUID,
-    pool: str,
-    start: tuple[date, str, str],
-    exclude: list[uuid.UUID],
-    growing: bool,
-) -> Window:
-    kind = "time" if pool == "time" else "expense"
-    category = None if pool == "time" else pool.removeprefix("expense:")
-    args = (contract_id, kind, category, start[0], start[1], start[2], exclude)
-    sums = await conn.fetchrow(
-        f"""{_POOL_DEMAND}
-            select coalesce(sum(demand) filter (where demand > 0 and before_start), 0) as before,
-                   coalesce(sum(demand) filter (where demand < 0), 0) as credits
-            from pool""",
-        *args,
-    )
+# Each touched pool's pending entries (the batch's own excluded), read in cap order off
+# ``work_entry_pool_ix``, classed as: before the start key (keeps its room); after it, when the pool
+# is growing, a billable entry keeps its room unless it is in the tail of billable money the batch's
+# new demand can push out (the later billable money is under ``need``); held money stays held.
+# Otherwise everything after the start key can move.
+_WINDOWS = """with spec as (
+        select * from unnest($1::uuid[], $2::text[], $3::text[], $4::date[], $5::text[], $6::text[], $7::bool[],
+                             $8::numeric[])
+                 with ordinality as s(contract_id, kind, category, d, x, src, growing, need, ord)),
+    classed as (
+        select s.ord, p.id, p.demand, case
+                 when p.before_start then 'kept'
+                 when not s.growing then 'window'
+                 when p.billable <= 0 then 'other'
+                 when p.later < s.need then 'window'
+                 else 'kept' end as class
+        from spec s cross join lateral (
+            -- Backwards along work_entry_pool_ix: no sort; "later" is the billable money after the entry.
+            select e.id, e.pending_billable as billable, e.pending_billable + e.pending_held as demand,
+                   (e.service_date, e.external_id collate "C", e.source collate "C")
+                     < (s.d, s.x collate "C", s.src collate "C") as before_start,
+                   coalesce(sum(e.pending_billable) filter (where e.pending_billable > 0) over (
+                       order by e.service_date desc, e.external_id collate "C" desc, e.source collate "C" desc
+                       rows between unbounded preceding and 1 preceding), 0) as later
+            from work_entry e
+            where e.contract_id = s.contract_id and e.kind = s.kind
+              and (e.pending_billable <> 0 or e.pending_held <> 0)
+              and (s.category is null or e.category = s.category) and e.id <> all($9::uuid[])
+            order by e.service_date desc, e.external_id collate "C" desc, e.source collate "C" desc) p)
+    select ord, null::uuid as id,
+           coalesce(sum(demand) filter (where class = 'kept' and demand > 0), 0) as spent,
+           coalesce(sum(demand) filter (where class <> 'window' and demand < 0), 0) as credits
+    from classed group by ord
+    union all
+    select ord, id, null, null from classed where class = 'window'"""
+
+
+async def pool_windows(conn: Connection, specs: list[WindowSpec], exclude: list[uuid.UUID]) -> list[Window]:
+    """The window of each spec, in order: two statements whatever the number of pools."""
     rows = await conn.fetch(
-        f"""{_POOL_DEMAND},
-            s as (select id from pool where not before_start and (not $8 or billable > 0)),
-            t as ({_AGGREGATE} join s on s.id = t.entry_id group by t.entry_id)
-            {_BOOKS}""",
-        *args,
-        growing,
+        _WINDOWS,
+        [s.contract_id for s in specs],
+        ["time" if s.pool == "time" else "expense" for s in specs],
+        [None if s.pool == "time" else s.pool.removeprefix("expense:") for s in specs],
+        [s.start[0] for s in specs],
+        [s.start[1] for s in specs],
+        [s.start[2] for s in specs],
+        [s.growing for s in specs],
+        [s.need for s in specs],
+        exclude,
     )
-    return Window([_book(r) for r in rows], sums["before"], sums["credits"])
+    sums = {r["ord"]: (r["spent"], r["credits"]) for r in rows if r["id"] is None}
+    members: dict[int, list[uuid.UUID]] = {}
+    for r in rows:
+        if r["id"] is not None:
+            members.setdefault(r["ord"], []).append(r["id"])
+    books = await entry_books(conn, [i for ids in members.values() for i in ids])
+    return [
+        Window(
+            [books[i] for i in members.get(n, [])],
+            *sums.get(n, (Decimal(0), Decimal(0))),
+        )
+        for n in range(1, len(specs) + 1)
+    ]

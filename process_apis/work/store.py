@@ -183,13 +183,14 @@ def _row(e: EntryRow, cid: str | None) -> tuple[Any, ...]:
     return (
         e.id, e.kind, e.source, e.external_id, c.contract_id, e.version, e.status, s.billing, s.code, s.value,
         s.adjusting, c.service_date, c.role, c.category, p.rate, p.fx_rate, p.converted, p.cost, cid,
+        s.pending_billable, s.pending_held,
     )  # fmt: skip
 
 
 _ENTRY_COLUMNS = [
     "id", "kind", "source", "external_id", "contract_id", "current_version", "status", "billing", "code", "value",
     "adjusting", "service_date", "role", "category", "rate", "fx_rate", "converted_amount", "cost_amount",
-    "correlation_id",
+    "correlation_id", "pending_billable", "pending_held",
 ]  # fmt: skip
 
 
@@ -205,14 +206,14 @@ async def write_entries(conn: Connection, rows: Sequence[EntryRow]) -> None:
                       code = x.code, value = x.value, adjusting = x.adjusting, service_date = x.service_date,
                       role = x.role, category = x.category, rate = x.rate, fx_rate = x.fx_rate,
                       converted_amount = x.converted, cost_amount = x.cost, correlation_id = x.cid,
-                      updated_at = now()
+                      pending_billable = x.pending_billable, pending_held = x.pending_held, updated_at = now()
                from unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::bool[],
                            $8::date[], $9::text[], $10::text[], $11::numeric[], $12::numeric[], $13::numeric[],
-                           $14::numeric[], $15::text[])
+                           $14::numeric[], $15::text[], $16::numeric[], $17::numeric[])
                     as x(id, version, status, billing, code, value, adjusting, service_date, role, category, rate,
-                         fx_rate, converted, cost, cid)
+                         fx_rate, converted, cost, cid, pending_billable, pending_held)
                where e.id = x.id""",
-            *(list(columns[i]) for i in (0, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)),
+            *(list(columns[i]) for i in (0, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20)),
         )
 
 

@@ -310,6 +310,21 @@ async def test_a_positive_adjustment_competes_for_room_and_a_negative_one_frees_
     assert (second["kind"], second["net"], second["tax"], second["total"]) == ("invoice", "0.00", "0.00", "0.00")
 
 
+async def test_a_pending_credit_outside_the_batch_frees_room_for_later_batches(api, keys):
+    contract_id = await new_contract(api, keys, tm(time_cap="2500.00"))
+    await one_time(api, keys, time_entry("TE-1", contract_id, "2026-03-02", "8"))  # 1600
+    await billing_run(api, keys, "2026-03-02", contract_id)
+    down = await one_time(api, keys, time_entry("TE-1", contract_id, "2026-03-02", "4"))
+    assert down["adjustment_amount"] == "-800.00"  # pending: 800 - 1600 invoiced
+    # Room: 2500 - 1600 invoiced + 800 freed by the pending credit = 1700. TE-2 (03-05) 1000 fits.
+    te2 = await one_time(api, keys, time_entry("TE-2", contract_id, "2026-03-05", "5"))
+    assert state(te2) == ("accepted", "billable", "1000.00", None, [])
+    # TE-3 (03-04) goes before TE-2: it takes 800 of the 1700, TE-2 keeps 900 and 100 is held.
+    te3 = await one_time(api, keys, time_entry("TE-3", contract_id, "2026-03-04", "4"))
+    assert state(te3) == ("accepted", "billable", "800.00", None, [])
+    assert money(await get_entry(api, keys, "TE-2")) == ("billable", "900.00", "100.00", ["CAP_EXCEEDED"])
+
+
 async def test_concurrent_requests_end_in_the_deterministic_allocation(api, keys):
     contract_id = await new_contract(api, keys, tm(time_cap="5000.00"))
     # Sixteen 2-hour entries (2 x 200.00 = 400.00 each) on sixteen days, each in its own request, all at
