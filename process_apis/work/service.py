@@ -229,9 +229,7 @@ class _Batch:
             judged.append(Judged(book, priced, i.content, adjusting, rebuild=True, version=i.version))
         plan = await plan_work(conn, terms, judged)
         rows = [self._row(i, j, plan) for i, j in zip(touched, judged, strict=True)]
-        await store.write_entries(conn, rows)
-        await store.insert_versions(conn, [v for i in touched for v in i.versions])
-        await store.insert_events(conn, [_event(r) for r in rows])
+        await store.write_entries(conn, rows, [v for i in touched for v in i.versions], [_event(r) for r in rows])
         await write_work(conn, plan, {i.id for i in touched})
         # Work items follow the holds: only contracts where an entry enters or leaves one are looked at.
         held = {s.contract_id for s in plan.settled.values() if s.code in HOLDING or s.before in HOLDING}

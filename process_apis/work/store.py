@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.access import Principal, scope_clause
-from app.db import Connection, dumps, insert_rows
+from app.db import COPY_FROM_ROWS, Connection, dumps, insert_few, insert_rows
 from app.observability import correlation_id
 from process_apis.ledger.records import EntryContent, EntryKind, Priced, Settled
 from process_apis.ledger.store import TransactionRow, content_of, entry_transactions
@@ -23,8 +23,6 @@ __all__ = [
     "NewVersion",
     "StoredEntry",
     "contract_currencies",
-    "insert_events",
-    "insert_versions",
     "lock_caps",
     "lock_contract",
     "missing_fx",
@@ -112,54 +110,20 @@ class NewVersion:
     content_hash: str
 
 
-async def insert_versions(conn: Connection, versions: Sequence[NewVersion]) -> None:
-    cid = correlation_id()
-    await insert_rows(
-        conn,
-        "work_entry_version",
-        [
-            "entry_id",
-            "version",
-            "resource_external_id",
-            "resource_name",
-            "role",
-            "cost_rate",
-            "category",
-            "amount",
-            "currency",
-            "receipt_uri",
-            "service_date",
-            "hours",
-            "description",
-            "approved_at",
-            "voided",
-            "content_hash",
-            "correlation_id",
-        ],  # fmt: skip
-        [
-            (
-                v.entry_id,
-                v.version,
-                c.resource_external_id,
-                c.resource_name,
-                c.role,
-                c.cost_rate,
-                c.category,
-                c.amount,
-                c.currency,
-                c.receipt_uri,
-                c.service_date,
-                c.hours,
-                c.description,
-                c.approved_at,
-                c.voided,
-                v.content_hash,
-                cid,
-            )  # fmt: skip
-            for v in versions
-            for c in [v.content]
-        ],
-    )
+_VERSION_COLUMNS = [
+    "entry_id", "version", "resource_external_id", "resource_name", "role", "cost_rate", "category", "amount",
+    "currency", "receipt_uri", "service_date", "hours", "description", "approved_at", "voided", "content_hash",
+    "correlation_id",
+]  # fmt: skip
+
+
+def _version_row(v: NewVersion, cid: str | None) -> tuple[Any, ...]:
+    c = v.content
+    return (
+        v.entry_id, v.version, c.resource_external_id, c.resource_name, c.role, c.cost_rate, c.category, c.amount,
+        c.currency, c.receipt_uri, c.service_date, c.hours, c.description, c.approved_at, c.voided, v.content_hash,
+        cid,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -194,10 +158,31 @@ _ENTRY_COLUMNS = [
 ]  # fmt: skip
 
 
-async def write_entries(conn: Connection, rows: Sequence[EntryRow]) -> None:
-    """New entries by COPY; corrected and voided ones in one update."""
+Event = tuple[str, uuid.UUID, dict[str, Any]]  # (event type, entry id, payload)
+
+
+async def write_entries(
+    conn: Connection, rows: Sequence[EntryRow], versions: Sequence[NewVersion], events: Sequence[Event]
+) -> None:
+    """New entries, their new versions and their outbox events; corrected and voided entries in one
+    update. A few rows (a single entry) go in one statement, many by COPY."""
     cid = correlation_id()
-    await insert_rows(conn, "work_entry", _ENTRY_COLUMNS, [_row(e, cid) for e in rows if e.is_new])
+    new = [_row(e, cid) for e in rows if e.is_new]
+    new_versions = [_version_row(v, cid) for v in versions]
+    if len(new) + len(new_versions) + len(events) < COPY_FROM_ROWS:
+        event_rows = [(kind, "work_entry", str(i), payload, cid) for kind, i, payload in events]
+        await insert_few(
+            conn,
+            [
+                ("work_entry", _ENTRY_COLUMNS, new),
+                ("work_entry_version", _VERSION_COLUMNS, new_versions),
+                ("outbox_event", ["event_type", "subject_type", "subject_id", "payload", "correlation_id"], event_rows),
+            ],
+        )
+    else:
+        await insert_rows(conn, "work_entry", _ENTRY_COLUMNS, new)
+        await insert_rows(conn, "work_entry_version", _VERSION_COLUMNS, new_versions)
+        await _insert_events(conn, events, cid)
     changed = [_row(e, cid) for e in rows if not e.is_new]
     if changed:
         columns = list(zip(*changed, strict=True))
@@ -217,7 +202,7 @@ async def write_entries(conn: Connection, rows: Sequence[EntryRow]) -> None:
         )
 
 
-async def insert_events(conn: Connection, events: Sequence[tuple[str, uuid.UUID, dict[str, Any]]]) -> None:
+async def _insert_events(conn: Connection, events: Sequence[Event], cid: str | None) -> None:
     """One outbox event per entry the request changed, in one statement."""
     if not events:
         return
@@ -228,7 +213,7 @@ async def insert_events(conn: Connection, events: Sequence[tuple[str, uuid.UUID,
         [e for e, _, _ in events],
         [str(i) for _, i, _ in events],
         [dumps(p) for _, _, p in events],
-        correlation_id(),
+        cid,
     )
 
 
