@@ -78,8 +78,11 @@ class _Identity:
 
 
 class WorkService:
-    def __init__(self, db: Database, fx: FxPort) -> None:
+    def __init__(self, db: Database, fx: FxPort, concurrent_batches: int = 4) -> None:
         self.db, self.fx = db, fx
+        # Big batches are CPU-bound in this process's one event loop: settled a few at a time, a batch
+        # holding cap locks is not slowed down by a dozen others judging between its statements.
+        self._batches = asyncio.Semaphore(concurrent_batches)
 
     async def ingest(
         self, kind: EntryKind, source: str, raw_entries: list[object], principal: Principal
@@ -88,6 +91,14 @@ class WorkService:
         transaction of their own, after the others: only that part holds the cap locks, so batches
         spread over many contracts do not queue behind each other's uncapped work. Each entry's
         result is still its state after the whole request (entries of two contracts never share money)."""
+        if len(raw_entries) < CUSTOM_PLANS_FROM:
+            return await self._ingest(kind, source, raw_entries, principal)
+        async with self._batches:
+            return await self._ingest(kind, source, raw_entries, principal)
+
+    async def _ingest(
+        self, kind: EntryKind, source: str, raw_entries: list[object], principal: Principal
+    ) -> list[EntryResult]:
         parsed = [parse_entry(kind, i, raw) for i, raw in enumerate(raw_entries)]
         named = sorted({p.contract_id for p in parsed if isinstance(p, Parsed) and p.contract_id is not None})
         fx = await self._fx_rates(kind, parsed, named)
@@ -116,10 +127,6 @@ class WorkService:
         named = sorted({p.contract_id for p in parsed if isinstance(p, Parsed) and p.contract_id is not None})
 
         async def work(conn: Connection) -> list[EntryResult]:
-            if len(parsed) > CUSTOM_PLANS_FROM:
-                # A cached generic plan fits neither 1 nor 5,000 ids (nor tables that grew since it was
-                # made): a big batch has its statements planned for its own arrays.
-                await conn.execute("set local plan_cache_mode = force_custom_plan")
             await check_ownership(conn, principal, [_OWNED_FIELD[kind]])  # before anything is written
             return await _Batch(conn, kind, source, principal, parsed, fx).settle(named)
 
@@ -202,6 +209,11 @@ class _Batch:
 
     async def settle(self, named: list[uuid.UUID]) -> list[EntryResult]:
         conn = self.conn
+        custom_plans = len(self.parsed) > CUSTOM_PLANS_FROM
+        if custom_plans:
+            # A cached generic plan fits neither 1 nor 5,000 ids (nor tables that grew since it was
+            # made): a big batch has its reads planned for its own arrays.
+            await conn.execute("set local plan_cache_mode = force_custom_plan")
         terms = await load_terms(conn, named, share_lock_for=self.principal)
         visible = set(terms)
         await self._lock_caps(terms, visible)  # before reading entries: what we read stays true
@@ -228,6 +240,9 @@ class _Batch:
             adjusting = book.adjusting or book.has_invoiced
             judged.append(Judged(book, priced, i.content, adjusting, rebuild=True, version=i.version))
         plan = await plan_work(conn, terms, judged)
+        if custom_plans:
+            # Not for the writes: every foreign-key check of every row would be planned afresh.
+            await conn.execute("set local plan_cache_mode = auto")
         rows = [self._row(i, j, plan) for i, j in zip(touched, judged, strict=True)]
         await store.write_entries(conn, rows, [v for i in touched for v in i.versions], [_event(r) for r in rows])
         await write_work(conn, plan, {i.id for i in touched})
