@@ -10,7 +10,9 @@ Then the baseline (``bench.ingestion_baseline``: a minimal Starlette app, one uv
 pydantic-validates the batch and writes it with one ``unnest`` insert ... on conflict do nothing) starts.
 
 Measured, per repeat and mode (``batch``: ``--batch-size`` entries a request; ``single``: one entry a
-request), first the baseline, then psbridge, each with the same ``--entries`` entries spread over the
+request), first the baseline, then the storage floor (the baseline process's ``/floor/time-entries``: the
+rows psbridge must keep per accepted entry, in psbridge's own tables, with no policy; on the uncapped
+contracts, so it spends no cap), then psbridge, each with the same ``--entries`` entries spread over the
 contracts, sent by ``--clients`` concurrent clients (one ``httpx.AsyncClient`` each, one connection each,
 bodies serialised before the clock starts) with an ``Idempotency-Key`` on every request. psbridge gets the
 full policy: the integration key's bearer authentication, its rate limit (psbridge's default unless the
@@ -20,7 +22,9 @@ idempotency and the rules. Every answer is checked (200, one result per entry, e
 the phase (``VmHWM``, reset before each phase through ``/proc/<pid>/clear_refs``) and its CPU time.
 
 Targets: batch ratio >= 0.5; single ratio >= 0.3 and single p99 < 50 ms (ratio = psbridge / baseline
-entries/s). Run: ``.venv/bin/python -m bench.ingestion [--entries N] [--repeat R] [--clients 16]``
+entries/s). The floor is reported beside them: its ratio to the baseline is the most any implementation of
+this data model can reach here, and psbridge's ratio to the floor is what its policy costs.
+Run: ``.venv/bin/python -m bench.ingestion [--entries N] [--repeat R] [--clients 16]``
 (``make bench`` runs it after the posting bench; ``python -m bench ingestion ...`` alone).
 """
 
@@ -390,6 +394,7 @@ class Target:
     headers: dict[str, str]
     accepted: frozenset[str]
     child: Child
+    uncapped_only: bool = False  # the storage floor has no caps: it must not spend theirs
 
 
 async def run_phase(
@@ -604,8 +609,9 @@ async def measure(
         for mode in cfg.modes:
             for target in targets:
                 prefix = f"TE-{tag}-{target.name}-r{r}-{mode}"
+                ids = uncapped_ids if target.uncapped_only else contract_ids
                 await analyze()
-                phase = await run_phase(target, cfg, mode, r, prefix, contract_ids, cfg.entries(mode), children)
+                phase = await run_phase(target, cfg, mode, r, prefix, ids, cfg.entries(mode), children)
                 phases.append(phase)
                 _info(progress(phase))
     return phases
@@ -712,6 +718,17 @@ async def run_bench(cfg: BenchConfig) -> tuple[list[Phase], list[str]]:
                 ]
                 if served and not cfg.baseline_only:
                     targets.append(
+                        Target(
+                            "floor",
+                            baseline,
+                            "/floor/time-entries",
+                            {"Content-Type": "application/json"},
+                            frozenset({"accepted"}),
+                            baseline_child,
+                            uncapped_only=True,
+                        )
+                    )
+                    targets.append(
                         Target("psbridge", api, ENDPOINT, auth(psa_key), frozenset({"accepted", "held"}), api_child)
                     )
                 analyze = await analyzer(database_url, cfg.analyze, notes)
@@ -749,18 +766,21 @@ def _mib(kib: int | None) -> str:
 def report(cfg: BenchConfig, phases: list[Phase], notes: list[str]) -> str:
     """One row per mode: medians of entries/s (and of the per-repeat ratios); latencies pooled over repeats."""
     header = (
-        f"{'mode':<7} {'baseline e/s':>12} {'psbridge e/s':>12} {'ratio':>6} {'target':>7}  "
+        f"{'mode':<7} {'baseline e/s':>12} {'floor e/s':>9} {'psbridge e/s':>12} {'ratio':>6} {'target':>7}  "
         f"{'psb p50 ms':>10} {'psb p99 ms':>10} {'psb RSS MiB':>11}  "
         f"{'base p50':>8} {'base p99':>8} {'base RSS':>8}  {'psb CPU ms/1k':>13} {'base CPU ms/1k':>14}"
     )
     rows = [header, "-" * len(header)]
-    verdicts = []
+    verdicts: list[str] = []
+    floors: list[str] = []
     med = statistics.median
     for mode in cfg.modes:
         base = [p for p in phases if p.mode == mode and p.target == "baseline"]
         psb = [p for p in phases if p.mode == mode and p.target == "psbridge"]
+        floor = [p for p in phases if p.mode == mode and p.target == "floor"]
         if not base:
             continue
+        floor_rate = med(p.rate for p in floor) if floor else None
         base_rate = med(p.rate for p in base)
         psb_rate = med(p.rate for p in psb) if psb else None
         ratio = med(p.rate / b.rate for p, b in zip(psb, base, strict=False)) if psb else None
@@ -773,7 +793,8 @@ def report(cfg: BenchConfig, phases: list[Phase], notes: list[str]) -> str:
             return f"{med(p.server_cpu_s / p.entries * 1000 * 1000 for p in ps):.0f}" if ps else "-"
 
         rows.append(
-            f"{mode:<7} {base_rate:>12.0f} {psb_rate or 0:>12.0f} {ratio or 0:>6.2f} {'>=' + str(target):>7}  "
+            f"{mode:<7} {base_rate:>12.0f} {floor_rate or 0:>9.0f} {psb_rate or 0:>12.0f} {ratio or 0:>6.2f} "
+            f"{'>=' + str(target):>7}  "
             f"{_ms(percentile(psb_lat, 50) if psb_lat else None):>10} {_ms(psb_p99):>10} "
             f"{_mib(max((p.peak_rss_kib or 0) for p in psb) if psb else None):>11}  "
             f"{_ms(percentile(base_lat, 50)):>8} {_ms(percentile(base_lat, 99)):>8} "
@@ -787,6 +808,14 @@ def report(cfg: BenchConfig, phases: list[Phase], notes: list[str]) -> str:
                 verdict += f"; single p99 {psb_p99 * 1000:.1f} ms (target < {SINGLE_P99_TARGET_MS:.0f} ms) "
                 verdict += "met" if p99_ok else "MISSED"
             verdicts.append(verdict)
+        if floor_rate:
+            of_floor = (psb_rate or 0) / floor_rate
+            floors.append(f"{mode}: floor {floor_rate / base_rate:.2f} of the baseline, psbridge {of_floor:.2f} of it")
+    if floors:
+        rows.append(
+            "storage floor (the rows psbridge must keep per entry, no policy, no auth/idempotency): "
+            + "; ".join(floors)
+        )
     rows.append("targets: " + ("; ".join(verdicts) if verdicts else "psbridge not measured"))
     psb_all = [p for p in phases if p.target == "psbridge"]
     if psb_all:
@@ -811,7 +840,7 @@ def report(cfg: BenchConfig, phases: list[Phase], notes: list[str]) -> str:
         rows.append("peak RSS: could not reset VmHWM between phases, so it is each process's peak since it started")
     by_repeat = "; ".join(
         f"{target} {mode} " + ", ".join(f"{p.rate:.0f}" for p in phases if p.target == target and p.mode == mode)
-        for target in ("baseline", "psbridge")
+        for target in ("baseline", "floor", "psbridge")
         for mode in cfg.modes
         if any(p.target == target and p.mode == mode for p in phases)
     )

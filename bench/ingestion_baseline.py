@@ -8,6 +8,14 @@ then writes it with ONE ``insert ... select from unnest(...) on conflict do noth
 (asyncpg pool) and answers ``{"results": [{"external_id", "status": "accepted"|"duplicate"}]}``.
 One entry per request is the same endpoint with a batch of one.
 
+``POST /floor/time-entries`` is the storage floor: the same validation, then the rows psbridge keeps for
+an accepted entry, with no policy at all, into psbridge's own tables (their indexes and foreign keys): the
+entry, its first version, one unbilled transaction priced at the contract's rate for the role (rates cached
+in the process after the first request), and one ``entry.accepted`` outbox event, in one transaction, new
+rows by COPY (a few by one statement, as psbridge writes them). No reads of stored entries, no judging, no
+caps, no authentication, rate limit or idempotency. What psbridge does beyond this floor is its policy;
+what the floor costs beyond the baseline is its data model.
+
 Run by the bench: ``python -m bench.ingestion_baseline --port N`` with ``PSBRIDGE_DATABASE_URL`` set.
 """
 
@@ -31,6 +39,20 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 __all__ = ["TABLE", "TABLE_DDL", "create_app", "main"]
+
+_ENTRY = [
+    "id", "kind", "source", "external_id", "contract_id", "current_version", "status", "billing", "value",
+    "service_date", "role", "rate", "cost_amount", "correlation_id", "pending_billable",
+]  # fmt: skip
+_VERSION = [
+    "entry_id", "version", "resource_external_id", "resource_name", "role", "cost_rate", "service_date", "hours",
+    "description", "approved_at", "content_hash", "correlation_id",
+]  # fmt: skip
+_TXN = [
+    "id", "contract_id", "entry_id", "subject_version", "kind", "subject_type", "subject_id", "service_date",
+    "role", "rate", "quantity", "amount", "currency", "cost_amount", "billing", "status", "correlation_id",
+]  # fmt: skip
+_EVENT = ["event_type", "subject_type", "subject_id", "payload", "correlation_id"]
 
 TABLE = "bench_baseline_time_entry"
 TABLE_DDL = f"""
@@ -125,6 +147,73 @@ async def time_entries(request: Request) -> Response:
     )
 
 
+async def floor_time_entries(request: Request) -> Response:
+    from app.db import COPY_FROM_ROWS, insert_few, insert_rows
+    from app.ids import new_ids
+
+    try:
+        batch = Batch.model_validate_json(await request.body())
+    except ValidationError as exc:
+        return _json({"errors": exc.errors(include_url=False, include_context=False, include_input=False)}, 422)
+    entries = batch.entries
+    pool: asyncpg.Pool = request.app.state.floor_pool
+    rates: dict[tuple[UUID, str], tuple[Decimal, str]] = request.app.state.rates
+    unknown = sorted({e.contract_id for e in entries if (e.contract_id, e.resource.role) not in rates})
+    if unknown:
+        for r in await pool.fetch(
+            """select r.contract_id, r.role, r.rate, c.currency from rate_card_entry r
+               join contract c on c.id = r.contract_id where r.contract_id = any($1::uuid[])""",
+            unknown,
+        ):
+            rates[(r["contract_id"], r["role"])] = (r["rate"], r["currency"])
+    cid = request.headers.get("x-correlation-id")
+    ids, txn_ids = new_ids(len(entries)), new_ids(len(entries))
+    rows, versions, txns, events, results = [], [], [], [], []
+    for i, t, e in zip(ids, txn_ids, entries, strict=True):
+        rate, currency = rates[(e.contract_id, e.resource.role)]
+        hours = Decimal(e.hours)
+        cost_rate = None if e.resource.cost_rate is None else Decimal(e.resource.cost_rate)
+        amount = (hours * rate).quantize(Decimal("0.01"))
+        cost = None if cost_rate is None else (hours * cost_rate).quantize(Decimal("0.01"))
+        rows.append((
+            i, "time", batch.source, e.external_id, e.contract_id, 1, "accepted", "billable", amount, e.work_date,
+            e.resource.role, rate, cost, cid, amount,
+        ))  # fmt: skip
+        versions.append((
+            i, 1, e.resource.external_id, e.resource.name, e.resource.role, cost_rate, e.work_date, hours,
+            e.description, e.approved_at, e.external_id, cid,
+        ))  # fmt: skip
+        txns.append((
+            t, e.contract_id, i, 1, "time", "time_entry", str(i), e.work_date, e.resource.role, rate, hours,
+            amount, currency, cost, "billable", "unbilled", cid,
+        ))  # fmt: skip
+        payload = {"external_id": e.external_id, "contract_id": str(e.contract_id), "amount": str(amount)}
+        events.append(("entry.accepted", "work_entry", str(i), payload, cid))
+        results.append({"external_id": e.external_id, "status": "accepted", "billing": "billable",
+                        "amount": str(amount), "currency": currency})  # fmt: skip
+    async with pool.acquire() as conn, conn.transaction():
+        if len(entries) * 3 < COPY_FROM_ROWS:
+            await insert_few(
+                conn,
+                [("work_entry", _ENTRY, rows), ("work_entry_version", _VERSION, versions),
+                 ("billing_transaction", _TXN, txns), ("outbox_event", _EVENT, events)],
+            )  # fmt: skip
+        else:
+            await insert_rows(conn, "work_entry", _ENTRY, rows)
+            await insert_rows(conn, "work_entry_version", _VERSION, versions)
+            await insert_rows(conn, "billing_transaction", _TXN, txns)
+            await conn.execute(
+                """insert into outbox_event (event_type, subject_type, subject_id, payload, correlation_id)
+                   select x.t, 'work_entry', x.s, x.p::jsonb, $4 from unnest($1::text[], $2::text[], $3::text[])
+                   as x(t, s, p)""",
+                [e[0] for e in events],
+                [e[2] for e in events],
+                [orjson.dumps(e[3]).decode() for e in events],
+                cid,
+            )
+    return _json({"results": results})
+
+
 async def healthz(request: Request) -> Response:
     return _json({"status": "ok"})
 
@@ -132,12 +221,22 @@ async def healthz(request: Request) -> Response:
 def create_app(database_url: str) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        from app.db import create_pool
+
         async with asyncpg.create_pool(database_url, min_size=POOL_MIN, max_size=POOL_MAX) as pool:
-            app.state.pool = pool
-            yield
+            floor_pool = await create_pool(database_url, POOL_MIN, POOL_MAX)  # psbridge's codecs
+            app.state.pool, app.state.floor_pool, app.state.rates = pool, floor_pool, {}
+            try:
+                yield
+            finally:
+                await floor_pool.close()
 
     return Starlette(
-        routes=[Route("/time-entries", time_entries, methods=["POST"]), Route("/healthz", healthz)],
+        routes=[
+            Route("/time-entries", time_entries, methods=["POST"]),
+            Route("/floor/time-entries", floor_time_entries, methods=["POST"]),
+            Route("/healthz", healthz),
+        ],
         lifespan=lifespan,
     )
 
