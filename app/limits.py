@@ -1,46 +1,59 @@
 """Request body size limit (Starlette has none): 413 before the body is read into memory.
 
-Also ``ClientRateLimitMiddleware``: slowapi's ASGI middleware, applied per API client only.
+Also ``ClientRateLimitMiddleware``: one rate budget per API client across the whole API, counted in
+Redis by ``limits``' asyncio API (slowapi's middleware calls its storage synchronously: every request
+would stop the event loop for a Redis round trip).
 """
 
 from __future__ import annotations
 
-from slowapi.middleware import SlowAPIASGIMiddleware
+import time
+
+import redis.asyncio
+from limits import parse
+from limits.aio.storage import RedisStorage, Storage
+from limits.aio.strategies import FixedWindowRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.problems import problem, problem_response
 
-__all__ = ["BodySizeLimitMiddleware", "ClientRateLimitMiddleware"]
+__all__ = ["BodySizeLimitMiddleware", "ClientRateLimitMiddleware", "rate_limit_storage"]
+
+
+def rate_limit_storage(redis_url: str, pool: redis.asyncio.ConnectionPool) -> RedisStorage:
+    """``limits``' asyncio Redis storage on a redis-py pool the app owns (and disconnects at shutdown)."""
+    if redis_url.startswith("unix://"):  # limits names the Unix socket scheme its own way
+        uri = "async+redis+unix://" + redis_url.removeprefix("unix://")
+    else:
+        uri = "async+" + redis_url
+    return RedisStorage(uri, implementation="redispy", connection_pool=pool)
 
 
 class ClientRateLimitMiddleware:
-    """Rate limits keyed by the authenticated API client (goes inside ``AuthMiddleware``).
-
-    Requests without a client are the public probes and pages (``/healthz``, ``/readyz``,
-    ``/docs``...): they are not limited, so one shared "anonymous" bucket can never turn a
-    load balancer's health checks into 429s. slowapi's responder re-sends
-    ``http.response.start`` before every body chunk; only the first one is passed on.
+    """Rate limits keyed by the authenticated API client (goes inside ``AuthMiddleware``), never by
+    a spoofable address. Requests without a client are the public probes and pages (``/healthz``,
+    ``/readyz``, ``/docs``...): they are not limited, so one shared "anonymous" bucket can never turn
+    a load balancer's health checks into 429s. Over the budget: 429 ``RATE_LIMITED`` with ``Retry-After``.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, limit: str, storage: Storage) -> None:
         self.app = app
-        self.limited = SlowAPIASGIMiddleware(app)
+        self.limit = parse(limit)
+        self.limiter = FixedWindowRateLimiter(storage)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("state", {}).get("client") is None:
+        client = scope.get("state", {}).get("client") if scope["type"] == "http" else None
+        if client is None:
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def send_once(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                if started:
-                    return
-                started = True
-            await send(message)
-
-        await self.limited(scope, receive, send_once)
+        key = f"client:{client.id}"
+        if await self.limiter.hit(self.limit, key):
+            await self.app(scope, receive, send)
+            return
+        reset, _ = await self.limiter.get_window_stats(self.limit, key)
+        retry_after = max(1, int(reset - time.time()) + 1)
+        refused = problem(429, f"rate limit exceeded: {self.limit}", "RATE_LIMITED")
+        await problem_response(refused, {"Retry-After": str(retry_after)})(scope, receive, send)
 
 
 class _TooLarge(Exception):

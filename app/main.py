@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Literal
 
 import httpx
+import redis.asyncio
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import Field
-from slowapi import Limiter
-from slowapi.errors import RateLimitExceeded
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -27,7 +25,7 @@ from app.docs_pages import DOCS_CSP, STATIC_DIR, swagger_html
 from app.http import Operation, endpoint, json_response
 from app.idempotency import IdempotencyMiddleware
 from app.index_page import index
-from app.limits import BodySizeLimitMiddleware, ClientRateLimitMiddleware
+from app.limits import BodySizeLimitMiddleware, ClientRateLimitMiddleware, rate_limit_storage
 from app.observability import (
     CorrelationMiddleware,
     LiveMetrics,
@@ -36,7 +34,7 @@ from app.observability import (
     metrics_endpoint,
 )
 from app.openapi import build_openapi
-from app.problems import exception_handlers, problem, problem_response
+from app.problems import exception_handlers
 from app.responses import ApiModel
 from app.settings import Settings
 from experience_apis import dashboard
@@ -71,11 +69,6 @@ DESCRIPTION = (
     "psbridge turns signed contracts, hours, expenses and milestones into invoices posted to the ERP "
     "exactly once. Amounts are decimal strings; errors are RFC 9457 problem+json."
 )
-
-
-def _redis_storage_uri(url: str) -> str:
-    # limits names the embedded server's Unix socket scheme differently from redis-py.
-    return "redis+unix://" + url.removeprefix("unix://") if url.startswith("unix://") else url
 
 
 class Health(ApiModel):
@@ -128,19 +121,6 @@ async def docs(request: Request) -> Response:
     return HTMLResponse(swagger_html("/openapi.json", "/static"), headers={"Content-Security-Policy": DOCS_CSP})
 
 
-def _rate_limited(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RateLimitExceeded)
-    limiter: Limiter = request.app.state.limiter
-    retry_after = 1
-    view = getattr(request.state, "view_rate_limit", None)
-    if view is not None:
-        reset, _ = limiter.limiter.get_window_stats(view[0], *view[1])
-        retry_after = max(1, int(reset - time.time()) + 1)
-    return problem_response(
-        problem(429, f"rate limit exceeded: {exc.detail}", "RATE_LIMITED"), {"Retry-After": str(retry_after)}
-    )
-
-
 def api_routes() -> list[BaseRoute]:
     return [
         *contract_routes.routes,
@@ -158,19 +138,25 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     settings = settings or Settings()
     configure_logging()
 
+    # The rate limiter's own Redis pool (limits' asyncio storage), disconnected when the app stops.
+    rate_limit_pool = redis.asyncio.ConnectionPool.from_url(settings.required_redis_url)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with build_services(settings, transport) as services:
-            app.state.services = services
-            # /metrics reads these afresh at every scrape (app.observability.LiveMetrics).
-            app.state.live_metrics = LiveMetrics(
-                queue_name=settings.queue_name,
-                queue_depth=services.queue.depth,
-                db=services.db,
-                open_exceptions=count_open_exceptions,
-                past_sla=count_past_sla,
-            )
-            yield
+        try:
+            async with build_services(settings, transport) as services:
+                app.state.services = services
+                # /metrics reads these afresh at every scrape (app.observability.LiveMetrics).
+                app.state.live_metrics = LiveMetrics(
+                    queue_name=settings.queue_name,
+                    queue_depth=services.queue.depth,
+                    db=services.db,
+                    open_exceptions=count_open_exceptions,
+                    past_sla=count_past_sla,
+                )
+                yield
+        finally:
+            await rate_limit_pool.disconnect()
 
     routes: list[BaseRoute] = [
         Route("/", index),
@@ -190,25 +176,22 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={**exception_handlers, RateLimitExceeded: _rate_limited},
+        exception_handlers=exception_handlers,
         middleware=[
             Middleware(CorrelationMiddleware),
             Middleware(MetricsMiddleware),
             Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(AuthMiddleware, public_paths=PUBLIC_PATHS),
-            Middleware(ClientRateLimitMiddleware),
+            Middleware(
+                ClientRateLimitMiddleware,
+                limit=settings.default_rate_limit,
+                storage=rate_limit_storage(settings.required_redis_url, rate_limit_pool),
+            ),
             # 415 after auth and the rate limit (an anonymous caller gets its 401 first, a throttled
             # one its 429), before Idempotency-Key reads the body and claims a row for it.
             Middleware(JsonBodyMiddleware),
             Middleware(IdempotencyMiddleware),
         ],
-    )
-    app.state.limiter = Limiter(
-        key_func=_client_key,
-        # One budget per client across the whole API (default_limits would give one per route).
-        application_limits=[settings.default_rate_limit],
-        storage_uri=_redis_storage_uri(settings.required_redis_url),
-        headers_enabled=False,
     )
     app.state.graphql_schema = build_schema(
         settings.graphql_max_depth,
@@ -218,8 +201,3 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     )
     app.state.openapi = build_openapi(routes, "psbridge", "1.0.0", DESCRIPTION)
     return app
-
-
-def _client_key(request: Request) -> str:
-    # Keyed by the authenticated API client, never by a spoofable address (only clients are limited).
-    return f"client:{request.state.client.id}"
