@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 import asyncpg
 import orjson
 
-__all__ = ["Connection", "Database", "create_pool", "dumps", "insert_few", "insert_rows", "loads"]
+__all__ = ["Connection", "Database", "create_pool", "dumps", "TableRows", "insert_rows", "insert_tables", "loads"]
 
 T = TypeVar("T")
 
@@ -47,9 +47,22 @@ class Connection(Protocol):
     async def copy_records_to_table(self, table_name: str, *, records: Any, columns: Any = None) -> str: ...
 
 
+def _json_bytes(value: Any) -> bytes:
+    return orjson.dumps(value, default=_default)
+
+
+def _jsonb_bytes(value: Any) -> bytes:
+    return b"\x01" + orjson.dumps(value, default=_default)  # jsonb's binary format: version 1, then the text
+
+
+def _jsonb_value(data: bytes) -> Any:
+    return orjson.loads(data[1:])
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    for typename in ("json", "jsonb"):
-        await conn.set_type_codec(typename, encoder=dumps, decoder=loads, schema="pg_catalog")
+    # Binary codecs: COPY can write json and jsonb columns too (it speaks only the binary format).
+    await conn.set_type_codec("json", encoder=_json_bytes, decoder=loads, schema="pg_catalog", format="binary")
+    await conn.set_type_codec("jsonb", encoder=_jsonb_bytes, decoder=_jsonb_value, schema="pg_catalog", format="binary")
 
 
 COPY_FROM_ROWS = 64  # below this, one pipelined INSERT beats COPY's two round trips
@@ -66,13 +79,20 @@ async def insert_rows(conn: Connection, table: str, columns: list[str], records:
     await conn.executemany(f"insert into {table} ({', '.join(columns)}) values ({marks})", records)
 
 
-async def insert_few(conn: Connection, writes: Sequence[tuple[str, list[str], list[tuple[Any, ...]]]]) -> None:
-    """A few new rows of several tables in one round trip: one statement, a CTE per table reading
-    its rows from JSON (``json_populate_recordset`` types them by the table's own columns). A parent
-    and its children may go together: foreign keys are checked at the end of the statement. For many
-    rows, ``insert_rows`` (COPY) is cheaper."""
+TableRows = tuple[str, list[str], list[tuple[Any, ...]]]  # (table, columns, rows)
+
+
+async def insert_tables(conn: Connection, writes: Sequence[TableRows]) -> None:
+    """New rows of several tables, in the order given (parents before children). A few in all: one
+    statement, a CTE per table reading its rows from JSON (``json_populate_recordset`` types them by
+    the table's own columns; foreign keys are checked at the end of the statement), one round trip
+    instead of one per table. Many: each table by ``insert_rows`` (COPY)."""
     writes = [w for w in writes if w[2]]
     if not writes:
+        return
+    if sum(len(records) for _, _, records in writes) >= COPY_FROM_ROWS:
+        for table, columns, records in writes:
+            await insert_rows(conn, table, columns, records)
         return
     ctes = []
     for n, (table, columns, _) in enumerate(writes, start=1):

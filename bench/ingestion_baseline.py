@@ -11,10 +11,10 @@ One entry per request is the same endpoint with a batch of one.
 ``POST /floor/time-entries`` is the storage floor: the same validation, then the rows psbridge keeps for
 an accepted entry, with no policy at all, into psbridge's own tables (their indexes and foreign keys): the
 entry, its first version, one unbilled transaction priced at the contract's rate for the role (rates cached
-in the process after the first request), and one ``entry.accepted`` outbox event, in one transaction, new
-rows by COPY (a few by one statement, as psbridge writes them). No reads of stored entries, no judging, no
-caps, no authentication, rate limit or idempotency. What psbridge does beyond this floor is its policy;
-what the floor costs beyond the baseline is its data model.
+in the process after the first request), and one ``entry.accepted`` outbox event, in one transaction,
+written as psbridge writes them (``app.db.insert_tables``: COPY, a few in one statement). No reads of
+stored entries, no judging, no caps, no authentication, rate limit or idempotency. What psbridge does
+beyond this floor is its policy; what the floor costs beyond the baseline is its data model.
 
 Run by the bench: ``python -m bench.ingestion_baseline --port N`` with ``PSBRIDGE_DATABASE_URL`` set.
 """
@@ -148,7 +148,7 @@ async def time_entries(request: Request) -> Response:
 
 
 async def floor_time_entries(request: Request) -> Response:
-    from app.db import COPY_FROM_ROWS, insert_few, insert_rows
+    from app.db import insert_tables
     from app.ids import new_ids
 
     try:
@@ -192,25 +192,11 @@ async def floor_time_entries(request: Request) -> Response:
         results.append({"external_id": e.external_id, "status": "accepted", "billing": "billable",
                         "amount": str(amount), "currency": currency})  # fmt: skip
     async with pool.acquire() as conn, conn.transaction():
-        if len(entries) * 3 < COPY_FROM_ROWS:
-            await insert_few(
-                conn,
-                [("work_entry", _ENTRY, rows), ("work_entry_version", _VERSION, versions),
-                 ("billing_transaction", _TXN, txns), ("outbox_event", _EVENT, events)],
-            )  # fmt: skip
-        else:
-            await insert_rows(conn, "work_entry", _ENTRY, rows)
-            await insert_rows(conn, "work_entry_version", _VERSION, versions)
-            await insert_rows(conn, "billing_transaction", _TXN, txns)
-            await conn.execute(
-                """insert into outbox_event (event_type, subject_type, subject_id, payload, correlation_id)
-                   select x.t, 'work_entry', x.s, x.p::jsonb, $4 from unnest($1::text[], $2::text[], $3::text[])
-                   as x(t, s, p)""",
-                [e[0] for e in events],
-                [e[2] for e in events],
-                [orjson.dumps(e[3]).decode() for e in events],
-                cid,
-            )
+        await insert_tables(
+            conn,
+            [("work_entry", _ENTRY, rows), ("work_entry_version", _VERSION, versions),
+             ("billing_transaction", _TXN, txns), ("outbox_event", _EVENT, events)],
+        )  # fmt: skip
     return _json({"results": results})
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from app.db import Connection
+from app.db import Connection, TableRows
 from process_apis.exceptions.store import raise_exception, resolve_exceptions
 from process_apis.ledger import store
 from process_apis.ledger.records import EntryBook, EntryContent, Judged, Priced, Released, Repriced, WorkTerms
@@ -126,7 +126,6 @@ async def _pool_windows(
     if not changes:
         return [], {}
     specs = [store.WindowSpec(c, pool, ch.start, ch.growing, ch.need) for (c, pool), ch in changes.items()]
-    invoiced = await store.pool_invoiced(conn, {cid for cid, _ in changes})
     windows = await store.pool_windows(conn, specs, exclude)
     kept: list[EntryBook] = []
     spent: dict[tuple[uuid.UUID, str], Decimal] = {}
@@ -134,17 +133,21 @@ async def _pool_windows(
         kept += window.books
         # Room the pool has spent: invoiced money and the entries that keep theirs, less credits outside the window.
         key = (spec.contract_id, spec.pool)
-        spent[key] = invoiced.get(key, zero) + window.spent + window.credits
+        spent[key] = window.invoiced + window.spent + window.credits
     return kept, spent
 
 
-async def write_work(conn: Connection, plan: Plan, stored_by_caller: set[uuid.UUID]) -> None:
+async def write_work(
+    conn: Connection, plan: Plan, stored_by_caller: set[uuid.UUID], with_rows: Sequence[TableRows] = ()
+) -> None:
     """Write a plan's transactions and the entries whose state moved.
 
-    ``stored_by_caller``: entries whose row the caller writes itself first (ingestion writes new and
-    corrected entries with their versions, from the plan's ``settled``).
+    ``stored_by_caller``: entries whose row the caller writes itself (ingestion writes new and
+    corrected entries with their versions, from the plan's ``settled``). ``with_rows``: the caller's
+    new rows (its new entries first), inserted before the transactions that reference them, in the
+    same statement when they are few.
     """
-    await store.write_plan(conn, plan, stored_by_caller)
+    await store.write_plan(conn, plan, stored_by_caller, with_rows)
 
 
 async def settle_work(conn: Connection, terms: Mapping[uuid.UUID, WorkTerms], judged: Sequence[Judged]) -> Plan:
@@ -156,24 +159,22 @@ async def settle_work(conn: Connection, terms: Mapping[uuid.UUID, WorkTerms], ju
 async def sync_holds(conn: Connection, contract_ids: Iterable[uuid.UUID]) -> None:
     """One open work-queue exception per (code, contract) while anything is held for that code."""
     ids = [str(c) for c in contract_ids]
-    held = {
-        (str(r["contract_id"]), r["code"]): r["n"]
-        for r in await conn.fetch(
-            """select contract_id, code, count(*) as n from work_entry
-               where contract_id = any($1::uuid[]) and code = any($2::text[]) group by 1, 2""",
-            ids,
-            _SYNCED,
-        )
-    }
-    open_now = {
-        (r["subject_id"], r["code"])
-        for r in await conn.fetch(
-            """select subject_id, code from exception where subject_type = 'contract' and subject_id = any($1)
-               and code = any($2::text[]) and status <> 'resolved'""",
-            ids,
-            _SYNCED,
-        )
-    }
+    rows = await conn.fetch(
+        """with held as (
+               select contract_id::text as subject_id, code, count(*) as n from work_entry
+               where contract_id = any($1::uuid[]) and code = any($2::text[]) group by 1, 2),
+           open as (
+               select distinct subject_id, code from exception
+               where subject_type = 'contract' and subject_id = any($1::text[]) and code = any($2::text[])
+                 and status <> 'resolved')
+           select coalesce(h.subject_id, o.subject_id) as subject_id, coalesce(h.code, o.code) as code, h.n,
+                  o.code is not null as is_open
+           from held h full join open o on o.subject_id = h.subject_id and o.code = h.code""",
+        ids,
+        _SYNCED,
+    )
+    held = {(r["subject_id"], r["code"]): r["n"] for r in rows if r["n"] is not None}
+    open_now = {(r["subject_id"], r["code"]) for r in rows if r["is_open"]}
     for contract_id, code in sorted(held.keys() - open_now):
         n = held[(contract_id, code)]
         await raise_exception(

@@ -4,14 +4,14 @@ the billing run's claims). Reads return the frozen records of ``ledger.records``
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from app.access import Principal, scope_clause
-from app.db import Connection, insert_rows
+from app.db import Connection, TableRows, insert_tables
 from app.observability import correlation_id
 from process_apis.ledger.records import EntryBook, EntryContent, Pending, RateStart, WorkTerms
 from process_apis.ledger.settlement import Plan
@@ -211,42 +211,49 @@ _TXN_COLUMNS = [
 ]  # fmt: skip
 
 
-async def write_plan(conn: Connection, plan: Plan, stored_by_caller: set[uuid.UUID]) -> None:
-    """Write a settlement: new transactions by COPY, changed ones and superseded ones in one statement
-    each, entries whose state moved (but those the caller writes itself), and a release event each."""
+async def write_plan(
+    conn: Connection, plan: Plan, stored_by_caller: set[uuid.UUID], with_rows: Sequence[TableRows] = ()
+) -> None:
+    """Write a settlement: new transactions (after the caller's ``with_rows``; one statement when few,
+    else COPY), changed ones and superseded ones in one statement each, entries whose state moved
+    (but those the caller writes itself), and a release event each."""
     cid = correlation_id()
-    if plan.inserts:
-        await insert_rows(
-            conn,
-            "billing_transaction",
-            _TXN_COLUMNS,
-            [
-                (
-                    t.id,
-                    t.contract_id,
-                    t.entry_id,
-                    t.entry_version,
-                    t.kind,
-                    t.subject_type,
-                    str(t.entry_id),
-                    t.service_date,
-                    t.role,
-                    t.rate,
-                    t.quantity,
-                    t.category,
-                    t.amount,
-                    t.currency,
-                    t.cost_amount,
-                    t.billing,
-                    "unbilled" if t.billing == "billable" else "held",
-                    t.reason,
-                    t.is_adjustment,
-                    t.is_release,
-                    cid,
-                )  # fmt: skip
-                for t in plan.inserts
-            ],
-        )
+    await insert_tables(
+        conn,
+        [
+            *with_rows,
+            (
+                "billing_transaction",
+                _TXN_COLUMNS,
+                [
+                    (
+                        t.id,
+                        t.contract_id,
+                        t.entry_id,
+                        t.entry_version,
+                        t.kind,
+                        t.subject_type,
+                        str(t.entry_id),
+                        t.service_date,
+                        t.role,
+                        t.rate,
+                        t.quantity,
+                        t.category,
+                        t.amount,
+                        t.currency,
+                        t.cost_amount,
+                        t.billing,
+                        "unbilled" if t.billing == "billable" else "held",
+                        t.reason,
+                        t.is_adjustment,
+                        t.is_release,
+                        cid,
+                    )  # fmt: skip
+                    for t in plan.inserts
+                ],
+            ),
+        ],
+    )
     if plan.updates:
         u = plan.updates
         await conn.execute(
@@ -512,6 +519,7 @@ class Window:
     books: list[EntryBook]  # the entries whose allocation can move
     spent: Decimal  # positive pending demand of the others that keep their room
     credits: Decimal  # negative pending demand of the others (credits free room anywhere)
+    invoiced: Decimal  # billable money of the pool on invoices (a blocked one included)
 
 
 # Each touched pool's pending entries (the batch's own excluded), read in cap order off
@@ -519,7 +527,7 @@ class Window:
 # is growing, a billable entry keeps its room unless it is in the tail of billable money the batch's
 # new demand can push out (the later billable money is under ``need``); held money stays held.
 # Otherwise everything after the start key can move.
-_WINDOWS = """with spec as (
+_WINDOWS = f"""with spec as (
         select * from unnest($1::uuid[], $2::text[], $3::text[], $4::date[], $5::text[], $6::text[], $7::bool[],
                              $8::numeric[])
                  with ordinality as s(contract_id, kind, category, d, x, src, growing, need, ord)),
@@ -542,17 +550,37 @@ _WINDOWS = """with spec as (
             where e.contract_id = s.contract_id and e.kind = s.kind
               and (e.pending_billable <> 0 or e.pending_held <> 0)
               and (s.category is null or e.category = s.category) and e.id <> all($9::uuid[])
-            order by e.service_date desc, e.external_id collate "C" desc, e.source collate "C" desc) p)
-    select ord, null::uuid as id,
-           coalesce(sum(demand) filter (where class = 'kept' and demand > 0), 0) as spent,
-           coalesce(sum(demand) filter (where class <> 'window' and demand < 0), 0) as credits
-    from classed group by ord
+            order by e.service_date desc, e.external_id collate "C" desc, e.source collate "C" desc) p),
+    sums as (
+        select ord, coalesce(sum(demand) filter (where class = 'kept' and demand > 0), 0) as spent,
+               coalesce(sum(demand) filter (where class <> 'window' and demand < 0), 0) as credits
+        from classed group by ord),
+    win as (select ord, id from classed where class = 'window'),
+    t as ({_AGGREGATE} join win on win.id = t.entry_id group by t.entry_id)
+    -- One row per pool (its sums and the billable money it has on invoices), then the window's books.
+    select s.ord, 'pool' as part, coalesce(x.spent, 0) as spent, coalesce(x.credits, 0) as credits,
+           i.amount as pool_invoiced, null::uuid as id, null::text as kind, null::int as current_version,
+           null::uuid as contract_id, null::text as source, null::text as external_id, null::date as service_date,
+           null::text as role, null::text as category, null::numeric as rate, null::text as billing,
+           null::text as code, null::numeric as value, null::bool as adjusting, null::numeric as invoiced,
+           null::bool as has_invoiced, null::uuid[] as p_ids, null::text[] as p_kinds,
+           null::numeric[] as p_amounts, null::text[] as p_billings
+    from spec s left join sums x on x.ord = s.ord
+    cross join lateral (
+        select coalesce(sum(b.amount), 0) as amount from billing_transaction b
+        where b.contract_id = s.contract_id and b.status = 'invoiced' and b.billing = 'billable'
+          and b.entry_id is not null
+          and b.subject_type = case s.kind when 'time' then 'time_entry' else 'expense' end
+          and (s.category is null or b.category = s.category)) i
     union all
-    select ord, id, null, null from classed where class = 'window'"""
+    select w.ord, 'book', null, null, null, e.id, e.kind, e.current_version, e.contract_id, e.source,
+           e.external_id, e.service_date, e.role, e.category, e.rate, e.billing, e.code, e.value, e.adjusting,
+           coalesce(t.invoiced, 0), coalesce(t.has_invoiced, false), t.p_ids, t.p_kinds, t.p_amounts, t.p_billings
+    from win w join work_entry e on e.id = w.id left join t on t.entry_id = e.id"""
 
 
 async def pool_windows(conn: Connection, specs: list[WindowSpec], exclude: list[uuid.UUID]) -> list[Window]:
-    """The window of each spec, in order: two statements whatever the number of pools."""
+    """The window of each spec, in order: one statement whatever the number of pools."""
     rows = await conn.fetch(
         _WINDOWS,
         [s.contract_id for s in specs],
@@ -565,16 +593,12 @@ async def pool_windows(conn: Connection, specs: list[WindowSpec], exclude: list[
         [s.need for s in specs],
         exclude,
     )
-    sums = {r["ord"]: (r["spent"], r["credits"]) for r in rows if r["id"] is None}
-    members: dict[int, list[uuid.UUID]] = {}
+    pools = {r["ord"]: r for r in rows if r["part"] == "pool"}
+    books: dict[int, list[EntryBook]] = {}
     for r in rows:
-        if r["id"] is not None:
-            members.setdefault(r["ord"], []).append(r["id"])
-    books = await entry_books(conn, [i for ids in members.values() for i in ids])
+        if r["part"] == "book":
+            books.setdefault(r["ord"], []).append(_book(r))
     return [
-        Window(
-            [books[i] for i in members.get(n, [])],
-            *sums.get(n, (Decimal(0), Decimal(0))),
-        )
+        Window(books.get(n, []), pools[n]["spent"], pools[n]["credits"], pools[n]["pool_invoiced"])
         for n in range(1, len(specs) + 1)
     ]

@@ -244,8 +244,9 @@ class _Batch:
             # Not for the writes: every foreign-key check of every row would be planned afresh.
             await conn.execute("set local plan_cache_mode = auto")
         rows = [self._row(i, j, plan) for i, j in zip(touched, judged, strict=True)]
-        await store.write_entries(conn, rows, [v for i in touched for v in i.versions], [_event(r) for r in rows])
-        await write_work(conn, plan, {i.id for i in touched})
+        await store.update_entries(conn, rows)
+        new = store.new_rows(rows, [v for i in touched for v in i.versions], [_event(r) for r in rows])
+        await write_work(conn, plan, {i.id for i in touched}, with_rows=new)
         # Work items follow the holds: only contracts where an entry enters or leaves one are looked at.
         held = {s.contract_id for s in plan.settled.values() if s.code in HOLDING or s.before in HOLDING}
         if held:

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.access import Principal, scope_clause
-from app.db import COPY_FROM_ROWS, Connection, dumps, insert_few, insert_rows
+from app.db import Connection, TableRows
 from app.observability import correlation_id
 from process_apis.ledger.records import EntryContent, EntryKind, Priced, Settled
 from process_apis.ledger.store import TransactionRow, content_of, entry_transactions
@@ -26,8 +26,9 @@ __all__ = [
     "lock_caps",
     "lock_contract",
     "missing_fx",
+    "new_rows",
     "stored_entries",
-    "write_entries",
+    "update_entries",
 ]
 
 
@@ -159,30 +160,23 @@ _ENTRY_COLUMNS = [
 
 
 Event = tuple[str, uuid.UUID, dict[str, Any]]  # (event type, entry id, payload)
+_EVENT_COLUMNS = ["event_type", "subject_type", "subject_id", "payload", "correlation_id"]
 
 
-async def write_entries(
-    conn: Connection, rows: Sequence[EntryRow], versions: Sequence[NewVersion], events: Sequence[Event]
-) -> None:
-    """New entries, their new versions and their outbox events; corrected and voided entries in one
-    update. A few rows (a single entry) go in one statement, many by COPY."""
+def new_rows(rows: Sequence[EntryRow], versions: Sequence[NewVersion], events: Sequence[Event]) -> list[TableRows]:
+    """The new entries, their new versions and their outbox events, as rows to insert (entries first):
+    the ledger writes them with its transactions, in one statement when they are few."""
     cid = correlation_id()
-    new = [_row(e, cid) for e in rows if e.is_new]
-    new_versions = [_version_row(v, cid) for v in versions]
-    if len(new) + len(new_versions) + len(events) < COPY_FROM_ROWS:
-        event_rows = [(kind, "work_entry", str(i), payload, cid) for kind, i, payload in events]
-        await insert_few(
-            conn,
-            [
-                ("work_entry", _ENTRY_COLUMNS, new),
-                ("work_entry_version", _VERSION_COLUMNS, new_versions),
-                ("outbox_event", ["event_type", "subject_type", "subject_id", "payload", "correlation_id"], event_rows),
-            ],
-        )
-    else:
-        await insert_rows(conn, "work_entry", _ENTRY_COLUMNS, new)
-        await insert_rows(conn, "work_entry_version", _VERSION_COLUMNS, new_versions)
-        await _insert_events(conn, events, cid)
+    return [
+        ("work_entry", _ENTRY_COLUMNS, [_row(e, cid) for e in rows if e.is_new]),
+        ("work_entry_version", _VERSION_COLUMNS, [_version_row(v, cid) for v in versions]),
+        ("outbox_event", _EVENT_COLUMNS, [(kind, "work_entry", str(i), payload, cid) for kind, i, payload in events]),
+    ]
+
+
+async def update_entries(conn: Connection, rows: Sequence[EntryRow]) -> None:
+    """Corrected and voided entries: their new state in one statement."""
+    cid = correlation_id()
     changed = [_row(e, cid) for e in rows if not e.is_new]
     if changed:
         columns = list(zip(*changed, strict=True))
@@ -200,21 +194,6 @@ async def write_entries(
                where e.id = x.id""",
             *(list(columns[i]) for i in (0, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20)),
         )
-
-
-async def _insert_events(conn: Connection, events: Sequence[Event], cid: str | None) -> None:
-    """One outbox event per entry the request changed, in one statement."""
-    if not events:
-        return
-    await conn.execute(
-        """insert into outbox_event (event_type, subject_type, subject_id, payload, correlation_id)
-           select x.event_type, 'work_entry', x.subject_id, x.payload::jsonb, $4
-           from unnest($1::text[], $2::text[], $3::text[]) as x(event_type, subject_id, payload)""",
-        [e for e, _, _ in events],
-        [str(i) for _, i, _ in events],
-        [dumps(p) for _, _, p in events],
-        cid,
-    )
 
 
 @dataclass(frozen=True)
