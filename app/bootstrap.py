@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 
@@ -103,7 +104,7 @@ async def build_services(
             milestones=MilestoneService(db),
             work=work,
             billing=billing,
-            recovery=RecoveryService(db, queue),
+            recovery=RecoveryService(db, queue, timedelta(seconds=settings.sweep_grace_seconds)),
             exceptions=ExceptionService(db, contracts, billing, intake, work),
             intake=intake,
         )

@@ -27,7 +27,7 @@ from system_apis.erp.port import ErpPort, ErpRejected
 from system_apis.psa.port import PsaPort
 from system_apis.tax.port import TaxPort
 
-__all__ = ["BillingRun", "BillingService", "post_job_id", "quote_job_id"]
+__all__ = ["BillingRun", "BillingService", "feedback_job_id", "post_job_id", "quote_job_id"]
 
 QUOTE_CONCURRENCY = 8
 
@@ -40,6 +40,10 @@ def post_job_id(invoice_id: uuid.UUID | str) -> str:
 
 def quote_job_id(invoice_id: uuid.UUID | str) -> str:
     return f"quote:{invoice_id}"
+
+
+def feedback_job_id(invoice_id: uuid.UUID | str) -> str:
+    return f"billed:{invoice_id}"
 
 
 @dataclass(frozen=True)
@@ -210,7 +214,7 @@ class BillingService:
         async with self.db.transaction() as conn:
             await conn.execute(
                 """update invoice set status = 'posted', erp_ref = $2, posted_at = now(), last_error = null,
-                          updated_at = now() where id = $1""",
+                          feedback_due_at = now(), updated_at = now() where id = $1""",
                 invoice_id,
                 erp_ref,
             )
@@ -228,7 +232,8 @@ class BillingService:
                 str(invoice_id),
                 {"erp_ref": erp_ref, "total": ctx["total"], "currency": ctx["currency"]},
             )
-        await self.queue.enqueue("notify_billed", str(invoice_id), job_id=f"billed:{invoice_id}")
+        # The row above is the intent: if this enqueue is lost, the sweeper finds the feedback due.
+        await self.queue.enqueue("notify_billed", str(invoice_id), job_id=feedback_job_id(invoice_id))
         return "posted"
 
     async def _fail(self, invoice_id: uuid.UUID, code: str, detail: str) -> None:
@@ -257,6 +262,8 @@ class BillingService:
         await self.crm.report_billing(
             ctx["contract_external_id"], str(invoice_id), "posted", ctx["total"], ctx["currency"]
         )
+        async with self.db.connection() as conn:
+            await conn.execute("update invoice set feedback_done_at = now() where id = $1", invoice_id)
         return len(billed)
 
 

@@ -1,8 +1,9 @@
 """Re-enqueue every intent whose job is gone: PostgreSQL is the truth, Redis only a buffer.
 
 A lost Redis (or a worker killed between commit and enqueue) loses no work: invoices left
-``draft``/``queued``/``posting`` and unconfirmed propagations are found here and queued again
-under their deterministic job ids, which arq de-duplicates while a job is live.
+``draft``/``queued``/``posting``, posted invoices whose PSA/CRM feedback is still due, and
+unconfirmed propagations are found here and queued again under their deterministic job ids,
+which arq de-duplicates while a job is live.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import timedelta
 
 from app.db import Database
 from app.tasks import TaskQueue
-from process_apis.billing.service import post_job_id, quote_job_id
+from process_apis.billing.service import feedback_job_id, post_job_id, quote_job_id
 from process_apis.contracts.service import propagation_job_id
 
 __all__ = ["RecoveryService"]
@@ -28,13 +29,18 @@ class RecoveryService:
                    where status in ('draft', 'queued', 'posting') and updated_at < now() - $1::interval""",
                 self.grace,
             )
+            feedback = await conn.fetch(
+                """select id from invoice
+                   where feedback_due_at < now() - $1::interval and feedback_done_at is null""",
+                self.grace,
+            )
             propagations = await conn.fetch(
                 """select distinct p.contract_id, p.version from propagation p
                    join contract c on c.id = p.contract_id
                    where c.status = 'active' and p.status = 'pending' and p.updated_at < now() - $1::interval""",
                 self.grace,
             )
-        counts = {"quote": 0, "post": 0, "propagate": 0}
+        counts = {"quote": 0, "post": 0, "feedback": 0, "propagate": 0}
         for row in invoices:
             if row["status"] == "draft":
                 counts["quote"] += await self.queue.enqueue(
@@ -44,6 +50,10 @@ class RecoveryService:
                 counts["post"] += await self.queue.enqueue(
                     "post_invoice", str(row["id"]), job_id=post_job_id(row["id"])
                 )
+        for row in feedback:
+            counts["feedback"] += await self.queue.enqueue(
+                "notify_billed", str(row["id"]), job_id=feedback_job_id(row["id"])
+            )
         for row in propagations:
             counts["propagate"] += await self.queue.enqueue(
                 "propagate_contract",

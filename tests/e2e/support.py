@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -318,6 +319,14 @@ def scratch_queue(redis_url: str, prefix: str) -> Iterator[str]:
         yield name
     finally:
         clear_queue(redis_url, name)
+
+
+def redis_db(url: str, db: int) -> str:
+    """The same Redis server, logical database ``db`` (``redis://host:port/<db>``, ``unix:///path?db=<db>``)."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return f"unix://{parts.path}?{urlencode({**dict(parse_qsl(parts.query)), 'db': str(db)})}"
+    return urlunsplit(parts._replace(path=f"/{db}"))
 
 
 KEY_LINE = re.compile(r"psb_[A-Za-z0-9_-]{20,}\n")

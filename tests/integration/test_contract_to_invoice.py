@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from tests.factories import acme, auth, register
 
@@ -229,3 +230,46 @@ async def test_contract_lists_page_with_cursors(api, keys):
     assert [c["id"] for c in second.json()["items"]] == ids[2:] and second.json()["next_cursor"] is None
     bad = await api.get("/process/v1/contracts?after=not-a-cursor", headers=auth(keys["finance"]))
     assert bad.status_code == 422 and bad.json()["code"] == "INVALID_CURSOR"
+
+
+async def test_billed_feedback_lost_with_its_job_is_sent_by_the_sweeper(
+    api, keys, run_jobs, sandbox, services, monkeypatch
+):
+    """The PSA and the CRM learn an invoice was billed from a job whose intent is a row: a worker that
+    dies between posting and queueing the feedback (or a Redis that forgets the job) loses nothing."""
+    contract_id = (await register(api, keys["integration"], acme())).json()["id"]
+    await api.post(
+        f"/process/v1/milestones/{contract_id}/M1/acceptance",
+        json={"accepted_at": "2026-03-28T16:00:00Z"},
+        headers=auth(keys["integration"]),
+    )
+    run = await api.post("/process/v1/billing-runs", json={"as_of": "2026-03-31"}, headers=auth(keys["finance"]))
+    [invoice] = run.json()["invoices"]
+
+    queue = services.billing.queue
+    enqueue = queue.enqueue
+
+    async def dies_before_feedback(job: str, *args: str, **kwargs: str) -> bool:
+        if job == "notify_billed":
+            return False  # the process died here: the job never reached Redis
+        return await enqueue(job, *args, **kwargs)
+
+    monkeypatch.setattr(queue, "enqueue", dies_before_feedback)
+    assert await services.billing.post_invoice(uuid.UUID(invoice["id"]), True) == "posted"
+    monkeypatch.setattr(queue, "enqueue", enqueue)
+    await run_jobs()  # the queued post job finds the invoice posted and does nothing
+    assert (await sandbox.get("/psa/billing-status")).json()["items"] == []
+
+    # Within the grace period the sweeper leaves the intent alone (a job may still be on its way).
+    assert (await services.recovery.sweep())["feedback"] == 0
+    async with services.db.transaction() as conn:
+        await conn.execute(
+            "update invoice set feedback_due_at = now() - interval '1 hour' where id = $1::uuid", invoice["id"]
+        )
+    assert (await services.recovery.sweep())["feedback"] == 1
+    await run_jobs()
+    billed = (await sandbox.get("/psa/billing-status")).json()
+    assert [(i["external_id"], i["invoice_id"]) for i in billed["items"]] == [(f"{contract_id}:M1", invoice["id"])]
+    crm = (await sandbox.get(f"/crm/contracts/{acme()['external_id']}/billing-status")).json()
+    assert [i["invoice_id"] for i in crm["items"]] == [invoice["id"]]
+    assert (await services.recovery.sweep())["feedback"] == 0  # done: never sent again
