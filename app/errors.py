@@ -77,12 +77,34 @@ class Forbidden(DomainError):
         super().__init__(detail=detail, code="FORBIDDEN", status=403, title="Forbidden")
 
 
-class BackendUnavailable(DomainError):
-    """A system API could not be reached or answered unexpectedly (retryable)."""
+# Callers of our API are told how long to wait when a backend gave no Retry-After of its own.
+DEFAULT_RETRY_AFTER = 30.0
 
-    def __init__(self, system: str, detail: str, retry_after: float | None = None) -> None:
+
+class BackendUnavailable(DomainError):
+    """A system API could not be reached, throttled us or failed: retryable.
+
+    ``ambiguous``: the request may have been applied (a timeout or a reset after it was sent, a 5xx):
+    before writing again, look the record up. ``detail`` names the outcome, never the backend's body
+    (that goes to the log): it reaches our API's callers.
+    """
+
+    def __init__(self, system: str, detail: str, retry_after: float | None = None, ambiguous: bool = False) -> None:
         super().__init__(
             detail=f"{system}: {detail}", code="BACKEND_UNAVAILABLE", status=503, title="Backend unavailable"
         )
         self.system = system
-        self.retry_after = retry_after
+        self.retry_after = DEFAULT_RETRY_AFTER if retry_after is None else retry_after
+        self.backend_retry_after = retry_after  # what the backend itself asked for, if anything
+        self.ambiguous = ambiguous
+
+
+class BackendRejected(DomainError):
+    """A system API refused the request itself (a 4xx that is not a throttle): retrying will not help
+    until someone changes the data or the configuration."""
+
+    def __init__(self, system: str, code: str, detail: str) -> None:
+        super().__init__(
+            detail=f"{system} refused the request: {code}", code="BACKEND_REJECTED", status=502, title="Bad gateway"
+        )
+        self.system, self.vendor_code, self.vendor_detail = system, code, detail

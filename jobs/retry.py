@@ -25,7 +25,7 @@ def is_final_attempt(ctx: JobContext) -> bool:
 def retry_later(ctx: JobContext, exc: BackendUnavailable) -> Retry:
     attempt = ctx["job_try"]
     backoff = min(300.0, 0.5 * 2 ** (attempt - 1))
-    delay = max(exc.retry_after or 0.0, random.uniform(backoff / 2, backoff))  # noqa: S311 - jitter
+    delay = max(exc.backend_retry_after or 0.0, random.uniform(backoff / 2, backoff))  # noqa: S311 - jitter
     return Retry(defer=delay)
 
 

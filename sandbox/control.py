@@ -139,6 +139,7 @@ def _periods(value: Any, loc: str) -> list[str]:
 
 _SETTINGS: dict[str, Callable[[Any, str], Any]] = {
     "error_rate": _probability,
+    "reject_rate": _probability,
     "drop_response_rate": _probability,
     "latency_ms": _milliseconds,
     "down": _flag,

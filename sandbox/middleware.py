@@ -63,7 +63,7 @@ class ChangeNoticeMiddleware:
 
 
 class FaultMiddleware:
-    """Applies the backend's faults in this order: down, concurrency, latency, error, dropped response."""
+    """Applies the backend's faults in this order: down, concurrency, latency, error, refusal, dropped response."""
 
     def __init__(self, app: ASGIApp, system: str, state: SandboxState, render_error: ErrorRenderer) -> None:
         self.app = app
@@ -96,6 +96,9 @@ class FaultMiddleware:
             await asyncio.sleep(faults.latency_ms / 1000)
         if self._draw(faults.error_rate):
             await self._answer(scope, receive, send, 500, "UNEXPECTED_ERROR", "sandbox: injected error")
+            return
+        if self._draw(faults.reject_rate):
+            await self._answer(scope, receive, send, 422, "INVALID_REQUEST", "sandbox: injected refusal")
             return
         if scope["method"] not in _READ_METHODS and self._draw(faults.drop_response_rate):
             # The write commits but its answer is lost (a proxy timing out after the

@@ -59,6 +59,7 @@ class SystemFaults:
     """Fault settings of one backend; probabilities are plain floats (not money)."""
 
     error_rate: float = 0.0
+    reject_rate: float = 0.0  # a 422 refusal of the request itself (bad data as the backend sees it)
     latency_ms: float = 0.0
     drop_response_rate: float = 0.0
     down: bool = False
@@ -68,6 +69,7 @@ class SystemFaults:
     def as_json(self) -> dict[str, Any]:
         return {
             "error_rate": self.error_rate,
+            "reject_rate": self.reject_rate,
             "latency_ms": self.latency_ms,
             "drop_response_rate": self.drop_response_rate,
             "down": self.down,

@@ -13,7 +13,7 @@ from typing import Any
 
 from app.canonical import BilledItem, InvoicePosting, PostingLine, TaxRejection
 from app.db import Database
-from app.errors import BackendUnavailable, Conflict, NotFound
+from app.errors import BackendRejected, BackendUnavailable, Conflict, NotFound
 from app.observability import correlation_id
 from app.outbox import record_audit, record_event
 from app.tasks import TaskQueue
@@ -23,7 +23,7 @@ from process_apis.billing.rules import Billable, draft_invoice, line_tax
 from process_apis.exceptions.store import customer_group_key, raise_exception, resolve_exceptions
 from process_apis.ledger import invoicing
 from system_apis.crm.port import CrmPort
-from system_apis.erp.port import ErpPort, ErpRejected
+from system_apis.erp.port import ErpPort
 from system_apis.psa.port import PsaPort
 from system_apis.tax.port import TaxPort
 
@@ -167,11 +167,21 @@ class BillingService:
         return "queued"
 
     async def retry_invoice(self, invoice_id: uuid.UUID, actor: str | None) -> None:
-        """Re-quote a blocked invoice, or re-drive a failed posting."""
+        """Re-quote a blocked invoice, re-drive a failed posting, or send refused billed feedback again."""
         async with self.db.transaction() as conn:
-            row = await conn.fetchrow("select status, attempts from invoice where id = $1 for update", invoice_id)
+            row = await conn.fetchrow(
+                """select status, attempts, feedback_due_at is null and feedback_done_at is null as feedback_refused
+                   from invoice where id = $1 for update""",
+                invoice_id,
+            )
             if row is None:
                 raise NotFound(f"invoice {invoice_id} does not exist", "UNKNOWN_INVOICE")
+            if row["status"] == "posted" and row["feedback_refused"]:
+                # The PSA or the CRM refused the billed feedback: due again, sent again.
+                await conn.execute("update invoice set feedback_due_at = now() where id = $1", invoice_id)
+                await record_audit(conn, actor, "invoice.retry_feedback", "invoice", str(invoice_id), {})
+                await self.queue.enqueue("notify_billed", str(invoice_id), job_id=feedback_job_id(invoice_id))
+                return
             if row["status"] not in ("blocked", "failed", "draft"):
                 raise Conflict(
                     f"invoice is {row['status']}; only blocked or failed invoices are retried", "NOT_RETRYABLE"
@@ -200,21 +210,29 @@ class BillingService:
             return str(ctx["status"])  # posted already, or blocked: nothing to do
         posting = _posting(ctx, lines)
         try:
-            erp_ref = await self.erp.upsert_document(posting)
+            # After an attempt whose outcome is unknown the record may exist: write only if it does not.
+            erp_ref = await self.erp.find_document(posting.kind, posting.external_id) if ctx["erp_ambiguous"] else None
+            if erp_ref is None:
+                erp_ref = await self.erp.upsert_document(posting)
         except BackendUnavailable as exc:
             if final_attempt:
                 await self._fail(invoice_id, "ERP_POSTING_FAILED", exc.detail)
-            else:
-                async with self.db.transaction() as conn:
-                    await conn.execute("update invoice set last_error = $2 where id = $1", invoice_id, exc.detail)
+            async with self.db.transaction() as conn:
+                await conn.execute(
+                    "update invoice set last_error = $2, erp_ambiguous = erp_ambiguous or $3 where id = $1",
+                    invoice_id,
+                    exc.detail,
+                    exc.ambiguous,
+                )
             raise
-        except ErpRejected as exc:
-            await self._fail(invoice_id, "ERP_POSTING_FAILED", f"{exc.code}: {exc.detail}")
+        except BackendRejected as exc:
+            await self._fail(invoice_id, "ERP_POSTING_FAILED", f"{exc.vendor_code}: {exc.vendor_detail}")
             return "failed"
         async with self.db.transaction() as conn:
             await conn.execute(
                 """update invoice set status = 'posted', erp_ref = $2, posted_at = now(), last_error = null,
-                          feedback_due_at = now(), updated_at = now() where id = $1""",
+                          codes = '{}', erp_ambiguous = false, feedback_due_at = now(), updated_at = now()
+                   where id = $1""",
                 invoice_id,
                 erp_ref,
             )
@@ -257,13 +275,24 @@ class BillingService:
                 return 0
             items = await invoicing.billed_items(conn, invoice_id)
         billed = [BilledItem(i.subject_type, i.external_id, str(invoice_id)) for i in items]
-        if billed:
-            await self.psa.mark_billed(billed)
-        await self.crm.report_billing(
-            ctx["contract_external_id"], str(invoice_id), "posted", ctx["total"], ctx["currency"]
-        )
-        async with self.db.connection() as conn:
+        try:
+            if billed:
+                await self.psa.mark_billed(billed)
+            await self.crm.report_billing(
+                ctx["contract_external_id"], str(invoice_id), "posted", ctx["total"], ctx["currency"]
+            )
+        except BackendRejected as exc:
+            # Not due any more until someone retries it: the sweeper must not repeat a refusal forever.
+            async with self.db.transaction() as conn:
+                await conn.execute("update invoice set feedback_due_at = null where id = $1", invoice_id)
+                await raise_exception(
+                    conn, "FEEDBACK_REJECTED", "invoice", str(invoice_id),
+                    f"{exc.detail} ({exc.vendor_detail})" if exc.vendor_detail else exc.detail, ["retry"],
+                )  # fmt: skip
+            return 0
+        async with self.db.transaction() as conn:
             await conn.execute("update invoice set feedback_done_at = now() where id = $1", invoice_id)
+            await resolve_exceptions(conn, "invoice", str(invoice_id), ["FEEDBACK_REJECTED"])
         return len(billed)
 
 

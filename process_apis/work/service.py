@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from app.access import Principal
 from app.db import Connection, Database
-from app.errors import BackendUnavailable, FieldError, NotFound
+from app.errors import BackendRejected, BackendUnavailable, FieldError, NotFound
 from app.ids import new_id
 from app.ownership import check_ownership
 from process_apis.ledger.engine import (
@@ -150,14 +150,15 @@ class WorkService:
         return await self.fetch_fx(keys)
 
     async def fetch_fx(self, keys: set[FxKey]) -> dict[FxKey, Decimal | None]:
-        """Rates for these keys; an FX API that cannot answer leaves them missing (held, retried later)."""
+        """Rates for these keys; an FX API that cannot answer (or refuses) leaves them missing: the
+        expenses are held ``FX_RATE_MISSING`` and priced when a billing run starts or the item is retried."""
         gate = asyncio.Semaphore(FX_CONCURRENCY)
 
         async def one(key: FxKey) -> tuple[FxKey, Decimal | None]:
             async with gate:
                 try:
                     return key, await self.fx.find_rate(*key)
-                except BackendUnavailable:
+                except (BackendUnavailable, BackendRejected):
                     return key, None
 
         return dict(await asyncio.gather(*(one(k) for k in sorted(keys))))

@@ -16,6 +16,9 @@ __all__ = ["CrmEvents", "CrmPort", "MappedEvent"]
 
 
 class CrmPort(Protocol):
+    """``report_billing`` raises ``BackendUnavailable`` (unreachable, throttled, failing: retried; it is
+    keyed by invoice, so a repeat overwrites) or ``BackendRejected`` (refused: not retried)."""
+
     async def report_billing(
         self, contract_external_id: str, invoice_id: str, status: str, amount: Decimal, currency: str
     ) -> None: ...

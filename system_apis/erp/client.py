@@ -5,37 +5,37 @@ from __future__ import annotations
 import httpx
 
 from app.canonical import ErpCustomer, InvoicePosting, ProjectPlan
-from app.errors import BackendUnavailable
 from system_apis.erp import mapping
-from system_apis.erp.port import ErpRejected
+from system_apis.http import Outbound
 from system_apis.http import path_segment as _q
-from system_apis.http import raise_for_backend
 
 _RECORDS = "/services/rest/record/v1"
 
 
-def _check(response: httpx.Response) -> None:
-    body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
-    details = body.get("o:errorDetails") or [{}] if isinstance(body, dict) else [{}]
-    code = str(details[0].get("o:errorCode", "")) if details else ""
-    # NetSuite also signals throttling as 400 CONCURRENCY_LIMIT_EXCEEDED.
-    if code == "CONCURRENCY_LIMIT_EXCEEDED":
-        raise BackendUnavailable("erp", f"HTTP {response.status_code} {code}")
-    raise_for_backend("erp", response)
-    if response.status_code >= 400:
-        raise ErpRejected(code or f"HTTP_{response.status_code}", str(details[0].get("detail", response.text[:300])))
+def _netsuite_error(response: httpx.Response) -> tuple[str, str]:
+    """NetSuite's ``o:errorDetails``: the first one's code and detail."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    details = body.get("o:errorDetails") if isinstance(body, dict) else None
+    if isinstance(details, list) and details and isinstance(details[0], dict):
+        first = details[0]
+        return str(first.get("o:errorCode") or f"HTTP_{response.status_code}"), str(first.get("detail", ""))
+    return f"HTTP_{response.status_code}", ""
 
 
 class HttpErp:
     def __init__(self, http: httpx.AsyncClient, base_url: str) -> None:
-        self._http = http
-        self._base = base_url.rstrip("/") + _RECORDS
+        # NetSuite also signals throttling as 400 CONCURRENCY_LIMIT_EXCEEDED.
+        self._out = Outbound(
+            http, "erp", base_url.rstrip("/") + _RECORDS, _netsuite_error, {"CONCURRENCY_LIMIT_EXCEEDED"}
+        )
 
     async def find_customer(self, external_id: str) -> ErpCustomer | None:
-        response = await self._get(f"/customer/eid:{_q(external_id)}")
+        response = await self._out.send("GET", f"/customer/eid:{_q(external_id)}", expect={404})
         if response.status_code == 404:
             return None
-        _check(response)
         return mapping.customer_from_record(response.json())
 
     async def upsert_document(self, posting: InvoicePosting) -> str:
@@ -45,22 +45,16 @@ class HttpErp:
     async def upsert_billing_schedule(self, plan: ProjectPlan) -> str:
         return await self._put(f"/job/eid:{_q(plan.contract_id)}", mapping.plan_to_job_record(plan))
 
-    async def _get(self, path: str) -> httpx.Response:
-        try:
-            return await self._http.get(self._base + path)
-        except httpx.HTTPError as exc:
-            raise BackendUnavailable("erp", f"{type(exc).__name__}: {exc}") from exc
+    async def find_document(self, kind: str, external_id: str) -> str | None:
+        """The ERP id of the invoice or credit memo keyed by our id, or None when the ERP has none."""
+        response = await self._out.send("GET", f"/{mapping.record_type(kind)}/eid:{_q(external_id)}", expect={404})
+        return None if response.status_code == 404 else str(response.json()["id"])
 
     async def _put(self, path: str, record: dict[str, object]) -> str:
-        try:
-            response = await self._http.put(self._base + path, json=record)
-        except httpx.HTTPError as exc:
-            raise BackendUnavailable("erp", f"{type(exc).__name__}: {exc}") from exc
-        _check(response)
+        response = await self._out.send("PUT", path, record)
         erp_id = mapping.id_from_location(response.headers.get("location"))
         if erp_id is None:
             # No Location: read the record back to learn its internal id.
-            found = await self._get(path)
-            _check(found)
+            found = await self._out.send("GET", path)
             erp_id = str(found.json()["id"])
         return erp_id

@@ -10,10 +10,10 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from app.canonical import ErpCustomer, InvoicePosting, ProjectPlan
-from app.errors import BackendUnavailable
+from app.errors import BackendRejected, BackendUnavailable
 from app.observability import ERP_REQUESTS_TOTAL, ERP_THROTTLE_WAIT_SECONDS
 from app.throttle import SharedThrottle
-from system_apis.erp.port import ErpPort, ErpRejected
+from system_apis.erp.port import ErpPort
 
 T = TypeVar("T")
 
@@ -32,12 +32,15 @@ class ThrottledErp:
     async def upsert_billing_schedule(self, plan: ProjectPlan) -> str:
         return await self._call(lambda: self._inner.upsert_billing_schedule(plan))
 
+    async def find_document(self, kind: str, external_id: str) -> str | None:
+        return await self._call(lambda: self._inner.find_document(kind, external_id))
+
     async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
         async with self._throttle.slot() as waited:
             ERP_THROTTLE_WAIT_SECONDS.observe(waited)
             try:
                 result = await call()
-            except ErpRejected:
+            except BackendRejected:
                 ERP_REQUESTS_TOTAL.labels("rejected").inc()
                 raise
             except BackendUnavailable:

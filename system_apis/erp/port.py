@@ -7,15 +7,10 @@ from typing import Protocol
 from app.canonical import ErpCustomer, InvoicePosting, ProjectPlan
 
 
-class ErpRejected(Exception):
-    """The ERP refused the record itself (not a throttle or outage): retrying will not help."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code, self.detail = code, detail
-
-
 class ErpPort(Protocol):
+    """Every call raises ``BackendUnavailable`` (retryable; ``ambiguous`` when a write may have landed)
+    or ``BackendRejected`` (the ERP refused the record: retrying will not help)."""
+
     async def find_customer(self, external_id: str) -> ErpCustomer | None: ...
 
     async def upsert_document(self, posting: InvoicePosting) -> str:
@@ -23,3 +18,7 @@ class ErpPort(Protocol):
         ...
 
     async def upsert_billing_schedule(self, plan: ProjectPlan) -> str: ...
+
+    async def find_document(self, kind: str, external_id: str) -> str | None:
+        """The ERP id of the invoice or credit memo keyed by our id (after an ambiguous post), or None."""
+        ...

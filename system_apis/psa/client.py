@@ -7,9 +7,8 @@ from typing import Any
 import httpx
 
 from app.canonical import BilledItem, ProjectPlan
-from app.errors import BackendUnavailable
 from app.money import to_str
-from system_apis.http import raise_for_backend
+from system_apis.http import Outbound
 
 
 def _project_body(plan: ProjectPlan) -> dict[str, Any]:
@@ -38,8 +37,7 @@ def _project_body(plan: ProjectPlan) -> dict[str, Any]:
 
 class HttpPsa:
     def __init__(self, http: httpx.AsyncClient, base_url: str) -> None:
-        self._http = http
-        self._base = base_url.rstrip("/")
+        self._out = Outbound(http, "psa", base_url)
 
     async def provision_project(self, plan: ProjectPlan) -> str:
         response = await self._call("POST", "/projects", _project_body(plan))
@@ -55,11 +53,4 @@ class HttpPsa:
         await self._call("POST", "/billing-status", body)
 
     async def _call(self, method: str, path: str, body: dict[str, Any]) -> httpx.Response:
-        try:
-            response = await self._http.request(method, self._base + path, json=body)
-        except httpx.HTTPError as exc:
-            raise BackendUnavailable("psa", f"{type(exc).__name__}: {exc}") from exc
-        raise_for_backend("psa", response)
-        if response.status_code >= 400:
-            raise BackendUnavailable("psa", f"HTTP {response.status_code}: {response.text[:300]}")
-        return response
+        return await self._out.send(method, path, body)

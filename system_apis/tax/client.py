@@ -7,21 +7,19 @@ from decimal import Decimal
 import httpx
 
 from app.canonical import TaxJurisdiction, TaxLineQuote, TaxQuote, TaxRejection
-from app.errors import BackendUnavailable
+from app.errors import BackendRejected
+from system_apis.http import Outbound
 from system_apis.http import path_segment as _q
-from system_apis.http import raise_for_backend
 
 
 class HttpTax:
     def __init__(self, http: httpx.AsyncClient, base_url: str) -> None:
-        self._http = http
-        self._base = base_url.rstrip("/")
+        self._out = Outbound(http, "tax", base_url)
 
     async def find_jurisdiction(self, code: str) -> TaxJurisdiction | None:
-        response = await self._send("GET", f"/jurisdictions/{_q(code)}")
+        response = await self._out.send("GET", f"/jurisdictions/{_q(code)}", expect={404})
         if response.status_code == 404:
             return None
-        self._check(response)
         body = response.json()
         return TaxJurisdiction(body["code"], body["country"], Decimal(body["rate"]))
 
@@ -40,11 +38,15 @@ class HttpTax:
             "currency": currency,
             "lines": [{"key": key, "net": format(net, "f")} for key, net in lines],
         }
-        response = await self._send("POST", "/quotes", payload)
-        if response.status_code in (404, 422):
+        # 422 is the engine refusing the data (a tax id, a jurisdiction): the invoice is blocked. A 404
+        # here is a wrong route, not an answer: retried like an outage.
+        try:
+            response = await self._out.send("POST", "/quotes", payload, expect={422})
+        except BackendRejected as exc:  # refused in another way (a 400, credentials): blocked the same
+            return TaxRejection(exc.vendor_code, exc.vendor_detail)
+        if response.status_code == 422:
             body = response.json()
             return TaxRejection(str(body.get("code", "TAX_VALIDATION_FAILED")), str(body.get("detail", "")))
-        self._check(response)
         body = response.json()
         return TaxQuote(
             treatment=body["treatment"],
@@ -55,15 +57,3 @@ class HttpTax:
                 for line in body["lines"]
             ],
         )
-
-    async def _send(self, method: str, path: str, body: object = None) -> httpx.Response:
-        try:
-            return await self._http.request(method, self._base + path, json=body)
-        except httpx.HTTPError as exc:
-            raise BackendUnavailable("tax", f"{type(exc).__name__}: {exc}") from exc
-
-    @staticmethod
-    def _check(response: httpx.Response) -> None:
-        raise_for_backend("tax", response)
-        if response.status_code >= 400:
-            raise BackendUnavailable("tax", f"HTTP {response.status_code}: {response.text[:300]}")

@@ -9,6 +9,11 @@ from app.canonical import TaxJurisdiction, TaxQuote, TaxRejection
 
 
 class TaxPort(Protocol):
+    """Refusals of the data come back as values: ``None`` for an unknown jurisdiction, ``TaxRejection``
+    for a quote the engine refuses (its 422, or any other refusal). Everything else the engine does
+    (unreachable, throttling, a 5xx, a 404 from a route that should exist) raises ``BackendUnavailable``:
+    the quote is tried again later and the invoice stays a draft."""
+
     async def find_jurisdiction(self, code: str) -> TaxJurisdiction | None: ...
 
     async def quote(

@@ -137,7 +137,12 @@ async def test_milestone_prerequisites_then_invoice_posted_once(api, keys, run_j
     assert data["invoices"] == [{"id": invoice["id"], "status": "posted", "total": "108875.00"}]
 
 
-async def test_lost_erp_response_still_gives_one_erp_invoice(api, keys, run_jobs, sandbox):
+async def _erp_calls(sandbox) -> list[tuple[str, str, int]]:
+    log = (await sandbox.get("/__sandbox/log", params={"system": "erp", "limit": 1000})).json()["items"]
+    return [(e["method"], e["path"].rsplit("/", 2)[-2], e["status"]) for e in log if "/invoice/" in e["path"]]
+
+
+async def test_a_lost_erp_answer_is_looked_up_not_written_again(api, keys, run_jobs, sandbox):
     contract_id = (await register(api, keys["integration"], acme())).json()["id"]
     await api.post(
         f"/process/v1/milestones/{contract_id}/M1/acceptance",
@@ -147,20 +152,42 @@ async def test_lost_erp_response_still_gives_one_erp_invoice(api, keys, run_jobs
     await sandbox.post("/__sandbox/faults", json={"erp": {"drop_response_rate": 1.0}})
     run = await api.post("/process/v1/billing-runs", json={"as_of": "2026-03-31"}, headers=auth(keys["finance"]))
     invoice_id = run.json()["invoices"][0]["id"]
-    await run_jobs()  # every ERP answer is lost: the job retries, then fails into the work queue
+    await run_jobs()  # the ERP created the invoice but its answer was lost (504): an ambiguous outcome
+    posted = (await api.get(f"/process/v1/invoices/{invoice_id}", headers=auth(keys["finance"]))).json()
+    assert posted["status"] == "posted" and posted["codes"] == []
+    # One write; the next attempt looked the record up by our id and found it.
+    calls = await _erp_calls(sandbox)
+    assert [(method, status) for method, _, status in calls] == [("PUT", 504), ("GET", 200)]
+    erp = (await sandbox.get(f"/erp/services/rest/record/v1/invoice/eid:{invoice_id}")).json()
+    assert erp["id"] == posted["erp_ref"]
+    listing = (await sandbox.get("/erp/services/rest/record/v1/invoice")).json()
+    assert listing["totalResults"] == 1
+
+
+async def test_an_erp_outage_fails_into_the_queue_and_a_retry_posts_with_clean_codes(api, keys, run_jobs, sandbox):
+    contract_id = (await register(api, keys["integration"], acme())).json()["id"]
+    await api.post(
+        f"/process/v1/milestones/{contract_id}/M1/acceptance",
+        json={"accepted_at": "2026-03-28T16:00:00Z"},
+        headers=auth(keys["integration"]),
+    )
+    await sandbox.post("/__sandbox/faults", json={"erp": {"down": True}})
+    run = await api.post("/process/v1/billing-runs", json={"as_of": "2026-03-31"}, headers=auth(keys["finance"]))
+    invoice_id = run.json()["invoices"][0]["id"]
+    await run_jobs()  # the ERP answers 503 to every try: the job gives up into the work queue
     failed = (await api.get(f"/process/v1/invoices/{invoice_id}", headers=auth(keys["finance"]))).json()
     assert failed["status"] == "failed" and failed["codes"] == ["ERP_POSTING_FAILED"]
     queue = (await api.get("/process/v1/exceptions?code=ERP_POSTING_FAILED", headers=auth(keys["finance"]))).json()
     assert [e["subject"]["id"] for e in queue["items"]] == [invoice_id]
 
-    await sandbox.post("/__sandbox/faults", json={"erp": {"drop_response_rate": 0.0}})
+    await sandbox.post("/__sandbox/faults", json={"erp": {"down": False}})
     retried = await api.post(f"/process/v1/invoices/{invoice_id}/retry", headers=auth(keys["finance"]))
     assert retried.status_code == 200
     await run_jobs()
     posted = (await api.get(f"/process/v1/invoices/{invoice_id}", headers=auth(keys["finance"]))).json()
-    assert posted["status"] == "posted"
+    assert posted["status"] == "posted" and posted["codes"] == []  # the state now, not an earlier attempt's
     listing = (await sandbox.get("/erp/services/rest/record/v1/invoice")).json()
-    assert listing["totalResults"] == 1  # upsert by external id: every attempt hit the same record
+    assert listing["totalResults"] == 1
 
 
 async def test_tax_outage_leaves_a_draft_that_a_job_quotes_once_tax_is_back(api, keys, run_jobs, sandbox, services):
@@ -273,3 +300,50 @@ async def test_billed_feedback_lost_with_its_job_is_sent_by_the_sweeper(
     crm = (await sandbox.get(f"/crm/contracts/{acme()['external_id']}/billing-status")).json()
     assert [i["invoice_id"] for i in crm["items"]] == [invoice["id"]]
     assert (await services.recovery.sweep())["feedback"] == 0  # done: never sent again
+
+
+async def test_a_psa_refusing_billed_feedback_opens_a_work_item_and_is_not_asked_again(
+    api, keys, run_jobs, sandbox, services
+):
+    contract_id = (await register(api, keys["integration"], acme())).json()["id"]
+    await api.post(
+        f"/process/v1/milestones/{contract_id}/M1/acceptance",
+        json={"accepted_at": "2026-03-28T16:00:00Z"},
+        headers=auth(keys["integration"]),
+    )
+    await sandbox.post("/__sandbox/faults", json={"psa": {"reject_rate": 1.0}})
+    run = await api.post("/process/v1/billing-runs", json={"as_of": "2026-03-31"}, headers=auth(keys["finance"]))
+    [invoice] = run.json()["invoices"]
+    await run_jobs()  # posted; the PSA answers 422 to the feedback: a refusal is not retried
+    posted = (await api.get(f"/process/v1/invoices/{invoice['id']}", headers=auth(keys["finance"]))).json()
+    assert posted["status"] == "posted"
+    log = (await sandbox.get("/__sandbox/log", params={"system": "psa", "limit": 1000})).json()["items"]
+    assert [(e["method"], e["status"]) for e in log if e["path"].endswith("/billing-status")] == [("POST", 422)]
+    queue = (await api.get("/process/v1/exceptions?code=FEEDBACK_REJECTED", headers=auth(keys["finance"]))).json()
+    [item] = queue["items"]
+    assert item["subject"]["id"] == invoice["id"] and "INVALID_REQUEST" in item["detail"]
+    async with services.db.transaction() as conn:  # however old, a refused feedback is not the sweeper's
+        await conn.execute(
+            "update invoice set posted_at = now() - interval '1 hour' where id = $1::uuid", invoice["id"]
+        )
+    assert (await services.recovery.sweep())["feedback"] == 0
+
+    await sandbox.post("/__sandbox/faults", json={"psa": {"reject_rate": 0.0}})
+    retried = await api.post(f"/process/v1/exceptions/{item['id']}/retry", json={}, headers=auth(keys["finance"]))
+    assert retried.status_code in (200, 202, 204), retried.text
+    await run_jobs()
+    billed = (await sandbox.get("/psa/billing-status")).json()["items"]
+    assert [i["invoice_id"] for i in billed] == [invoice["id"]]
+    after = (await api.get(f"/process/v1/exceptions/{item['id']}", headers=auth(keys["finance"]))).json()
+    assert after["status"] == "resolved"
+
+
+async def test_a_backend_outage_answers_503_with_retry_after_and_never_the_backends_body(api, keys, sandbox):
+    await sandbox.post("/__sandbox/faults", json={"erp": {"down": True}})
+    r = await register(api, keys["integration"], acme())
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert int(r.headers["retry-after"]) >= 1
+    problem = r.json()
+    assert problem["code"] == "BACKEND_UNAVAILABLE" and problem["detail"] == "erp: HTTP 503 SERVICE_UNAVAILABLE"
+    assert "sandbox" not in r.text  # the ERP's own words stay in our log

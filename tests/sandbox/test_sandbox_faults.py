@@ -72,6 +72,16 @@ async def test_error_rate_fails_before_any_effect(client: httpx.AsyncClient) -> 
     assert (await client.get("/psa/projects", params={"external_id": "CTR-1"})).json() == {"items": []}
 
 
+async def test_reject_rate_refuses_before_any_effect(client: httpx.AsyncClient) -> None:
+    await set_faults(client, {"psa": {"reject_rate": 1}})
+    response = await client.post("/psa/projects", json={"external_id": "CTR-1", "name": "X"})
+    assert response.status_code == 422
+    assert response.json()["code"] == "INVALID_REQUEST"
+
+    await set_faults(client, {"psa": {"reject_rate": 0}})
+    assert (await client.get("/psa/projects", params={"external_id": "CTR-1"})).json() == {"items": []}
+
+
 async def test_dropped_response_still_commits_the_write(client: httpx.AsyncClient) -> None:
     await client.put(f"{ERP}/customer/eid:ACME", json=CUSTOMER)
     await set_faults(client, {"erp": {"drop_response_rate": 1}})
@@ -109,6 +119,7 @@ async def test_faults_merge_and_validate(client: httpx.AsyncClient) -> None:
     merged = await set_faults(client, {"erp": {"latency_ms": 5}})
     assert merged["erp"] == {
         "error_rate": 0.2,
+        "reject_rate": 0.0,
         "latency_ms": 5.0,
         "drop_response_rate": 0.0,
         "down": False,
@@ -119,6 +130,7 @@ async def test_faults_merge_and_validate(client: httpx.AsyncClient) -> None:
 
     for bad in (
         {"erp": {"error_rate": 2}},
+        {"erp": {"reject_rate": -0.1}},
         {"erp": {"nope": 1}},
         {"billing": {"down": True}},
         {"tax": {"closed_periods": ["2026-01"]}},
