@@ -226,7 +226,9 @@ class BillingService:
                 )
             raise
         except BackendRejected as exc:
-            await self._fail(invoice_id, "ERP_POSTING_FAILED", f"{exc.vendor_code}: {exc.vendor_detail}")
+            # A closed period is finance's to reopen; any other refusal is the integration team's.
+            code = "PERIOD_CLOSED" if exc.vendor_code == "PERIOD_CLOSED" else "ERP_POSTING_FAILED"
+            await self._fail(invoice_id, code, f"{exc.vendor_code}: {exc.vendor_detail}")
             return "failed"
         async with self.db.transaction() as conn:
             await conn.execute(
@@ -242,7 +244,7 @@ class BillingService:
                 invoice_id,
                 erp_ref,
             )
-            await resolve_exceptions(conn, "invoice", str(invoice_id), ["ERP_POSTING_FAILED"])
+            await resolve_exceptions(conn, "invoice", str(invoice_id), ["ERP_POSTING_FAILED", "PERIOD_CLOSED"])
             await record_event(
                 conn,
                 "invoice.posted",

@@ -347,3 +347,33 @@ async def test_a_backend_outage_answers_503_with_retry_after_and_never_the_backe
     problem = r.json()
     assert problem["code"] == "BACKEND_UNAVAILABLE" and problem["detail"] == "erp: HTTP 503 SERVICE_UNAVAILABLE"
     assert "sandbox" not in r.text  # the ERP's own words stay in our log
+
+
+async def test_a_closed_erp_period_is_finances_work_item_and_posts_after_it_reopens(api, keys, run_jobs, sandbox):
+    contract_id = (await register(api, keys["integration"], acme())).json()["id"]
+    await api.post(
+        f"/process/v1/milestones/{contract_id}/M1/acceptance",
+        json={"accepted_at": "2026-03-28T16:00:00Z"},
+        headers=auth(keys["integration"]),
+    )
+    await sandbox.post("/__sandbox/faults", json={"erp": {"closed_periods": ["2026-03"]}})
+    run = await api.post("/process/v1/billing-runs", json={"as_of": "2026-03-31"}, headers=auth(keys["finance"]))
+    invoice_id = run.json()["invoices"][0]["id"]
+    await run_jobs()
+    failed = (await api.get(f"/process/v1/invoices/{invoice_id}", headers=auth(keys["finance"]))).json()
+    assert failed["status"] == "failed" and failed["codes"] == ["PERIOD_CLOSED"]
+    log = (await sandbox.get("/__sandbox/log", params={"system": "erp", "limit": 1000})).json()["items"]
+    assert [e["status"] for e in log if "/invoice/" in e["path"]] == [400]  # refused once, never retried
+    queue = (await api.get("/process/v1/exceptions?code=PERIOD_CLOSED", headers=auth(keys["finance"]))).json()
+    [item] = queue["items"]
+    assert item["queue"] == "finance" and item["subject"]["id"] == invoice_id and "retry" in item["actions"]
+
+    await sandbox.post("/__sandbox/faults", json={"erp": {"closed_periods": []}})
+    retried = await api.post(f"/process/v1/exceptions/{item['id']}/retry", json={}, headers=auth(keys["finance"]))
+    assert retried.status_code in (200, 202, 204), retried.text
+    await run_jobs()
+    posted = (await api.get(f"/process/v1/invoices/{invoice_id}", headers=auth(keys["finance"]))).json()
+    assert posted["status"] == "posted" and posted["codes"] == []
+    assert (await api.get(f"/process/v1/exceptions/{item['id']}", headers=auth(keys["finance"]))).json()[
+        "status"
+    ] == "resolved"
