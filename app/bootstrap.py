@@ -22,6 +22,7 @@ from process_apis.contracts.service import ContractService
 from process_apis.exceptions.service import ExceptionService
 from process_apis.intake.service import IntakeService
 from process_apis.milestones.service import MilestoneService
+from process_apis.reconciliation.service import ReconciliationService
 from process_apis.recovery.service import RecoveryService
 from process_apis.work.service import WorkService
 from system_apis.crm.client import HttpCrm
@@ -52,6 +53,7 @@ class Services:
     work: WorkService
     billing: BillingService
     recovery: RecoveryService
+    reconciliation: ReconciliationService
     exceptions: ExceptionService
     intake: IntakeService
 
@@ -105,6 +107,7 @@ async def build_services(
             work=work,
             billing=billing,
             recovery=RecoveryService(db, queue, timedelta(seconds=settings.sweep_grace_seconds)),
+            reconciliation=ReconciliationService(db, erp),
             exceptions=ExceptionService(db, contracts, billing, intake, work),
             intake=intake,
         )

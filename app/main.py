@@ -47,6 +47,7 @@ from process_apis.exceptions import routes as exception_routes
 from process_apis.exceptions.metrics import count_open_exceptions, count_past_sla
 from process_apis.master_data import routes as master_data_routes
 from process_apis.milestones import routes as milestone_routes
+from process_apis.reconciliation import routes as reconciliation_routes
 from process_apis.work import routes as work_routes
 from system_apis import routes as system_routes
 from system_apis.crm import routes as crm_routes
@@ -127,6 +128,7 @@ def api_routes() -> list[BaseRoute]:
         *milestone_routes.routes,
         *work_routes.routes,
         *billing_routes.routes,
+        *reconciliation_routes.routes,
         *master_data_routes.routes,
         *exception_routes.routes,
         *system_routes.routes,

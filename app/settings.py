@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     # How long an intent (an invoice to quote or post, feedback, a propagation) may sit without
     # progress before the sweeper (every 15 s in each worker) queues its job again.
     sweep_grace_seconds: float = Field(default=30.0, gt=0)
+    # The hour (UTC) the workers reconcile every posted invoice with the ERP, once a day.
+    reconciliation_hour: int = Field(default=2, ge=0, le=23)
     exception_sla_hours: int = Field(default=24, ge=1)
     # Each worker process serves its own /metrics, so each needs a port of its own: set it per process
     # (two workers on one machine, two ports), or 0 to let the OS pick a free one (the worker logs it).

@@ -19,6 +19,7 @@ from app.tasks import job_deserializer, job_serializer, redis_settings
 from jobs.billing import notify_billed, post_invoice, quote_invoice
 from jobs.context import JobServices
 from jobs.contracts import propagate_contract
+from jobs.reconciliation import reconcile
 from jobs.recovery import sweep_intents
 
 __all__ = ["build_worker", "worker_settings"]
@@ -32,7 +33,10 @@ def worker_settings(settings: Settings, transport: httpx.AsyncBaseTransport | No
         services = await stack.enter_async_context(build_services(settings, transport))
         # Jobs see jobs.context.JobContext: the process services they call, nothing else of the root.
         ctx["services"] = JobServices(
-            billing=services.billing, contracts=services.contracts, recovery=services.recovery
+            billing=services.billing,
+            contracts=services.contracts,
+            recovery=services.recovery,
+            reconciliation=services.reconciliation,
         )
         ctx["max_tries"] = settings.job_max_tries
         if settings.worker_metrics_port is not None:
@@ -59,6 +63,14 @@ def worker_settings(settings: Settings, transport: httpx.AsyncBaseTransport | No
                 second=set(range(0, 60, 15)),
                 unique=True,
                 run_at_startup=True,
+            ),
+            # Every night: drift between psbridge, the ERP, the PSA and the CRM is found the same day.
+            cron(
+                _arq(reconcile),
+                name=f"reconcile:{settings.queue_name}",
+                hour={settings.reconciliation_hour},
+                minute={0},
+                unique=True,
             ),
         ],
         "on_startup": on_startup,

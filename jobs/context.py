@@ -11,6 +11,7 @@ from typing import TypedDict
 
 from process_apis.billing.service import BillingService
 from process_apis.contracts.service import ContractService
+from process_apis.reconciliation.service import ReconciliationService
 from process_apis.recovery.service import RecoveryService
 
 __all__ = ["JobContext", "JobServices"]
@@ -21,6 +22,7 @@ class JobServices:
     billing: BillingService
     contracts: ContractService
     recovery: RecoveryService
+    reconciliation: ReconciliationService
 
 
 class JobContext(TypedDict):

@@ -58,8 +58,10 @@ def create_app(state: SandboxState) -> ASGIApp:
     routes = [
         Route(BASE + "/{record_type}/eid:{external_id}", erp.put, methods=["PUT"]),
         Route(BASE + "/{record_type}/eid:{external_id}", erp.get_by_external_id, methods=["GET"]),
+        Route(BASE + "/{record_type}/eid:{external_id}", erp.delete, methods=["DELETE"]),
         Route(BASE + "/{record_type}/{internal_id}", erp.get_by_internal_id, methods=["GET"]),
         Route(BASE + "/{record_type}", erp.list, methods=["GET"]),
+        Route(BASE + "/{record_type}", erp.create, methods=["POST"]),
     ]
     app = Starlette(routes=routes, exception_handlers=error_handlers(netsuite_error))
     return wrap_backend(app, "erp", state, netsuite_error)
@@ -82,6 +84,29 @@ class _Erp:
         # The Location points at the internal id, as NetSuite's does.
         location = request.url.replace(path=f"{request.url.path.rsplit('/', 1)[0]}/{record['id']}", query="")
         return Response(status_code=204, headers={"Location": str(location)})
+
+    async def create(self, request: Request) -> Response:
+        """An invoice or credit memo keyed by hand, without an external id (what a person in the ERP does)."""
+        record_type = _record_type(request)
+        if record_type not in TRANSACTIONS:
+            raise ApiError(405, "METHOD_NOT_ALLOWED", f"{record_type} records are created by external id")
+        fields = self._transaction_fields(await read_object(request))
+        erp = self.state.erp
+        internal_id = str(erp.next_id.get(record_type, 1))
+        erp.next_id[record_type] = int(internal_id) + 1
+        key = f"id:{internal_id}"  # no external id: the record is known only by its internal one
+        erp.external_by_id.setdefault(record_type, {})[internal_id] = key
+        erp.records.setdefault(record_type, {})[key] = {**fields, "id": internal_id, "externalId": None}
+        location = request.url.replace(path=f"{request.url.path}/{internal_id}", query="")
+        return Response(status_code=204, headers={"Location": str(location)})
+
+    async def delete(self, request: Request) -> Response:
+        record_type = _record_type(request)
+        external_id = request.path_params["external_id"]
+        record = self._get(record_type, external_id)
+        del self.state.erp.records[record_type][external_id]
+        self.state.erp.external_by_id.get(record_type, {}).pop(record["id"], None)
+        return Response(status_code=204)
 
     async def get_by_external_id(self, request: Request) -> Response:
         record_type = _record_type(request)

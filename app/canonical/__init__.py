@@ -19,6 +19,20 @@ class ErpCustomer:
 
 
 @dataclass(frozen=True)
+class ErpDocument:
+    """An invoice or credit memo as the ERP holds it, whoever keyed it (psbridge, or a person by hand)."""
+
+    kind: str  # invoice | credit_note
+    erp_id: str
+    external_id: str | None  # psbridge's invoice id when psbridge posted it
+    net: Decimal | None  # as psbridge counts: a credit memo's amounts are negative
+    total: Decimal | None
+    currency: str | None
+    memo: str | None
+    tran_id: str | None
+
+
+@dataclass(frozen=True)
 class PostingLine:
     description: str
     quantity: Decimal | None
