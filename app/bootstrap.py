@@ -23,6 +23,7 @@ from process_apis.exceptions.service import ExceptionService
 from process_apis.intake.service import IntakeService
 from process_apis.milestones.service import MilestoneService
 from process_apis.reconciliation.service import ReconciliationService
+from process_apis.recovery.replay import ReplayService
 from process_apis.recovery.service import RecoveryService
 from process_apis.work.service import WorkService
 from system_apis.crm.client import HttpCrm
@@ -54,6 +55,7 @@ class Services:
     billing: BillingService
     recovery: RecoveryService
     reconciliation: ReconciliationService
+    replay: ReplayService
     exceptions: ExceptionService
     intake: IntakeService
 
@@ -108,6 +110,7 @@ async def build_services(
             billing=billing,
             recovery=RecoveryService(db, queue, timedelta(seconds=settings.sweep_grace_seconds)),
             reconciliation=ReconciliationService(db, erp),
+            replay=ReplayService(db, queue, billing, contracts, timedelta(seconds=settings.sweep_grace_seconds)),
             exceptions=ExceptionService(db, contracts, billing, intake, work),
             intake=intake,
         )

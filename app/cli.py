@@ -242,6 +242,49 @@ async def _create_key(
         await pool.close()
 
 
+# ------------------------------------------------------------------------------------ operations
+
+
+ReplayChoice = Enum("ReplayChoice", {k: k for k in ("invoices", "propagations", "feedback")}, type=str)  # type: ignore[misc]
+
+
+@app.command("billing-run")
+def billing_run(
+    as_of: str = typer.Option(..., "--as-of", metavar="YYYY-MM-DD", help="Bill what is dated on or before this day."),
+    legal_entity: str = typer.Option(None, "--legal-entity", help="Only this legal entity's contracts."),
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Package unbilled billable transactions into invoices and quote them, as POST /process/v1/billing-runs does.
+
+    Prints one line per invoice and a summary per status and currency; the workers post them."""
+    from app.operations import BillingRunIn, run_billing
+
+    try:
+        cmd = BillingRunIn(as_of=as_of, legal_entity=legal_entity)
+    except ValidationError as exc:
+        raise CliError(
+            "; ".join(f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" for e in exc.errors()), 2
+        ) from None
+    with _services(data_dir) as settings:
+        asyncio.run(run_billing(settings, cmd))
+
+
+@app.command()
+def replay(
+    kind: list[ReplayChoice] = typer.Option(
+        None, "--kind", help="invoices, propagations or feedback (repeatable; default all)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be re-driven; change nothing."),
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Re-drive failed or stuck work: failed/blocked/stuck invoices, failed/stuck propagations, billed feedback."""
+    from app.operations import replay_work
+
+    kinds = [k.value for k in kind] if kind else ["invoices", "propagations", "feedback"]
+    with _services(data_dir) as settings:
+        asyncio.run(replay_work(settings, kinds, dry_run))
+
+
 @app.command()
 def dev(
     port: int = typer.Option(None, help="API port. Default: PSBRIDGE_PORT, else 8000."),
