@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import httpx
 
+from app.circuit import CircuitSettings, CircuitState, SharedCircuit
 from app.db import Database, create_pool
 from app.settings import Settings
 from app.tasks import ArqTaskQueue, TaskQueue
@@ -36,6 +37,7 @@ from system_apis.fx.port import FxPort
 from system_apis.http import build_http_client
 from system_apis.psa.client import HttpPsa
 from system_apis.tax.client import HttpTax
+from system_apis.tax.guarded import GuardedTax
 from system_apis.tax.port import TaxPort
 
 __all__ = ["Services", "build_services"]
@@ -58,6 +60,10 @@ class Services:
     replay: ReplayService
     exceptions: ExceptionService
     intake: IntakeService
+    circuits: dict[str, SharedCircuit]
+
+    async def circuit_states(self) -> dict[str, CircuitState]:
+        return {name: await circuit.state() for name, circuit in self.circuits.items()}
 
     async def ready(self) -> dict[str, bool]:
         checks = {}
@@ -88,9 +94,20 @@ async def build_services(
             settings.erp_max_concurrency,
             lease_seconds=settings.outbound_timeout_seconds * 3,
         )
-        erp = ThrottledErp(HttpErp(http, settings.erp_url), throttle)
+        circuit = CircuitSettings(
+            window=settings.circuit_window,
+            min_calls=settings.circuit_window,
+            failure_ratio=settings.circuit_failure_ratio,
+            cooldown=settings.circuit_cooldown_seconds,
+        )
+        # Named by deployment (its queue) and backend URL: every process of one deployment shares them.
+        circuits = {
+            name: SharedCircuit(queue.pool, f"{settings.queue_name}:{name}:{url}", circuit)
+            for name, url in (("erp", settings.erp_url), ("tax", settings.tax_url))
+        }
+        erp = ThrottledErp(HttpErp(http, settings.erp_url), throttle, circuits["erp"])
         psa = HttpPsa(http, settings.psa_url)
-        tax = HttpTax(http, settings.tax_url)
+        tax = GuardedTax(HttpTax(http, settings.tax_url), circuits["tax"])
         fx = HttpFx(http, settings.fx_url)
         crm = HttpCrm(http, settings.crm_url)
         contracts = ContractService(db, erp, psa, tax, queue)
@@ -113,6 +130,7 @@ async def build_services(
             replay=ReplayService(db, queue, billing, contracts, timedelta(seconds=settings.sweep_grace_seconds)),
             exceptions=ExceptionService(db, contracts, billing, intake, work),
             intake=intake,
+            circuits=circuits,
         )
     finally:
         await http.aclose()

@@ -89,7 +89,14 @@ class BackendUnavailable(DomainError):
     (that goes to the log): it reaches our API's callers.
     """
 
-    def __init__(self, system: str, detail: str, retry_after: float | None = None, ambiguous: bool = False) -> None:
+    def __init__(
+        self,
+        system: str,
+        detail: str,
+        retry_after: float | None = None,
+        ambiguous: bool = False,
+        circuit_open: bool = False,
+    ) -> None:
         super().__init__(
             detail=f"{system}: {detail}", code="BACKEND_UNAVAILABLE", status=503, title="Backend unavailable"
         )
@@ -97,6 +104,7 @@ class BackendUnavailable(DomainError):
         self.retry_after = DEFAULT_RETRY_AFTER if retry_after is None else retry_after
         self.backend_retry_after = retry_after  # what the backend itself asked for, if anything
         self.ambiguous = ambiguous
+        self.circuit_open = circuit_open  # not even tried: the backend's circuit is open (no try spent)
 
 
 class BackendRejected(DomainError):

@@ -79,6 +79,11 @@ class Health(ApiModel):
 class Readiness(ApiModel):
     status: Literal["ready", "unavailable"]
     checks: dict[str, bool] = Field(description="Each dependency: database, redis")
+    circuits: dict[str, Literal["closed", "open", "half_open"]] = Field(
+        default_factory=dict,
+        description="Each backend's circuit breaker (erp, tax): open means calls wait out a cool-down; "
+        "the API stays ready",
+    )
 
 
 async def healthz(request: Request) -> Response:
@@ -86,9 +91,15 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    checks = await request.app.state.services.ready()
+    services = request.app.state.services
+    checks = await services.ready()
     ok = all(checks.values())
-    return json_response(Readiness(status="ready" if ok else "unavailable", checks=checks), 200 if ok else 503)
+    try:
+        circuits = await services.circuit_states() if checks.get("redis") else {}
+    except Exception:  # readiness reports; it must not raise
+        circuits = {}
+    readiness = Readiness(status="ready" if ok else "unavailable", checks=checks, circuits=circuits)
+    return json_response(readiness, 200 if ok else 503)
 
 
 _OPERATIONS = ("operations",)
@@ -155,6 +166,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
                     db=services.db,
                     open_exceptions=count_open_exceptions,
                     past_sla=count_past_sla,
+                    circuits=services.circuit_states,
                 )
                 yield
         finally:

@@ -203,12 +203,34 @@ class LiveMetrics:
     db: Database
     open_exceptions: Callable[[Connection], Awaitable[OpenExceptions]]
     past_sla: Callable[[Connection], Awaitable[PastSla]]
+    circuits: Callable[[], Awaitable[Mapping[str, str]]] | None = None
 
     async def render(self) -> bytes:
-        families = [await self._queue_depth(), await self._exceptions_open(), await self._exceptions_past_sla()]
+        families = [
+            await self._queue_depth(), await self._exceptions_open(), await self._exceptions_past_sla(),
+            await self._circuits(),
+        ]  # fmt: skip
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_Fixed([family for family in families if family is not None]))
         return generate_latest(registry)
+
+    async def _circuits(self) -> Metric | None:
+        if self.circuits is None:
+            return None
+        family = GaugeMetricFamily(
+            "psbridge_circuit_state",
+            "Each backend's circuit breaker: 1 for the state it is in (closed, open, half_open), 0 for the others",
+            labels=["backend", "state"],
+        )
+        try:
+            states = await self.circuits()
+        except Exception:  # as above: Redis down, the rest is still served
+            _log.warning("metrics: circuit states unavailable", exc_info=True)
+            return None
+        for backend, state in sorted(states.items()):
+            for candidate in ("closed", "open", "half_open"):
+                family.add_metric([backend, candidate], 1 if state == candidate else 0)
+        return family
 
     async def _queue_depth(self) -> Metric | None:
         family = GaugeMetricFamily(

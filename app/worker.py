@@ -21,6 +21,7 @@ from jobs.context import JobServices
 from jobs.contracts import propagate_contract
 from jobs.reconciliation import reconcile
 from jobs.recovery import sweep_intents
+from jobs.retry import CIRCUIT_WAITS
 
 __all__ = ["build_worker", "worker_settings"]
 
@@ -51,10 +52,10 @@ def worker_settings(settings: Settings, transport: httpx.AsyncBaseTransport | No
     tries = settings.job_max_tries
     return {
         "functions": [
-            func(_arq(propagate_contract), max_tries=tries),
-            func(_arq(quote_invoice), max_tries=tries),
-            func(_arq(post_invoice), max_tries=tries),
-            func(_arq(notify_billed), max_tries=tries),
+            func(_arq(propagate_contract), max_tries=tries + CIRCUIT_WAITS),
+            func(_arq(quote_invoice), max_tries=tries + CIRCUIT_WAITS),
+            func(_arq(post_invoice), max_tries=tries + CIRCUIT_WAITS),
+            func(_arq(notify_billed), max_tries=tries + CIRCUIT_WAITS),
         ],
         "cron_jobs": [
             cron(
@@ -79,7 +80,7 @@ def worker_settings(settings: Settings, transport: httpx.AsyncBaseTransport | No
         "queue_name": settings.queue_name,
         "job_serializer": job_serializer,
         "job_deserializer": job_deserializer,
-        "max_tries": tries,
+        "max_tries": tries + CIRCUIT_WAITS,
         "job_timeout": 120,
         # No results kept: a job id then blocks only while its job is queued or running, so a retry
         # or the sweeper can enqueue the same intent again as soon as the last attempt ended.

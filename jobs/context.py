@@ -7,7 +7,9 @@ services; jobs see only these, so the type checker and the import rules see ever
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import NotRequired, TypedDict
+
+from redis.asyncio import Redis
 
 from process_apis.billing.service import BillingService
 from process_apis.contracts.service import ContractService
@@ -32,3 +34,4 @@ class JobContext(TypedDict):
     job_try: int
     max_tries: int  # the worker's limit: arq tells a job its try number, not the limit
     services: JobServices
+    redis: NotRequired[Redis]  # arq's own connection (counts a job's waits for an open circuit)

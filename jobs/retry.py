@@ -18,8 +18,21 @@ from jobs.context import JobContext
 T = TypeVar("T")
 
 
-def is_final_attempt(ctx: JobContext) -> bool:
-    return ctx["job_try"] >= ctx["max_tries"]
+# arq's own limit is max_tries + this: a try that only waited out an open circuit is not counted.
+CIRCUIT_WAITS = 10_000
+
+
+def _waits_key(ctx: JobContext) -> str:
+    return f"psbridge:circuit-waits:{ctx['job_id']}"
+
+
+async def _circuit_waits(ctx: JobContext) -> int:
+    redis = ctx.get("redis")
+    return int(await redis.get(_waits_key(ctx)) or 0) if redis is not None else 0
+
+
+def is_final_attempt(ctx: JobContext, circuit_waits: int = 0) -> bool:
+    return ctx["job_try"] - circuit_waits >= ctx["max_tries"]
 
 
 def retry_later(ctx: JobContext, exc: BackendUnavailable) -> Retry:
@@ -38,16 +51,37 @@ async def attempt(ctx: JobContext, job: str, correlation_id: str | None, call: C
     """Run one try of the job ``job``; an unreachable backend means "again later" until the last try.
 
     ``call`` receives whether this is the final try, so the service can leave an exception behind.
+    A backend whose circuit is open was not even called: the job waits out the cool-down, and that
+    try does not count towards its limit.
     """
     bind_correlation(ctx, correlation_id)
-    final = is_final_attempt(ctx)
+    waits = await _circuit_waits(ctx)
+    final = is_final_attempt(ctx, waits)
     with _outcome_counted(job, final):
         try:
-            return await call(final)
+            result = await call(final)
         except BackendUnavailable as exc:
+            if exc.circuit_open:
+                redis = ctx.get("redis")
+                if redis is not None:
+                    await redis.incr(_waits_key(ctx))
+                    await redis.expire(_waits_key(ctx), 86_400)
+                raise Retry(defer=max(exc.retry_after, 0.5)) from exc
             if final:
+                await _forget_waits(ctx, waits)
                 raise
             raise retry_later(ctx, exc) from exc
+        except Exception:
+            await _forget_waits(ctx, waits)
+            raise
+    await _forget_waits(ctx, waits)
+    return result
+
+
+async def _forget_waits(ctx: JobContext, waits: int) -> None:
+    redis = ctx.get("redis")
+    if waits and redis is not None:
+        await redis.delete(_waits_key(ctx))
 
 
 @contextmanager

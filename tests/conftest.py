@@ -109,6 +109,10 @@ async def services(settings: Settings, sandbox_transport: httpx.ASGITransport) -
     async with build_services(settings, sandbox_transport) as built:
         await _truncate(built.db)
         await seed_master_data(built.db)
+        # Circuit breakers remember calls across tests (one queue name per session): each test starts closed.
+        stale = await built.queue.pool.keys(f"psbridge:circuit:{settings.queue_name}:*")
+        if stale:
+            await built.queue.pool.delete(*stale)
         yield built
 
 

@@ -215,7 +215,7 @@ class BillingService:
             if erp_ref is None:
                 erp_ref = await self.erp.upsert_document(posting)
         except BackendUnavailable as exc:
-            if final_attempt:
+            if final_attempt and not exc.circuit_open:  # an open circuit is a wait, not a try
                 await self._fail(invoice_id, "ERP_POSTING_FAILED", exc.detail)
             async with self.db.transaction() as conn:
                 await conn.execute(

@@ -49,7 +49,10 @@ class Propagator:
                 # Only an unreachable backend is worth another try; anything else ends here, visibly.
                 retryable = isinstance(exc, BackendUnavailable)
                 detail = exc.detail if isinstance(exc, BackendUnavailable) else f"{type(exc).__name__}: {exc}"
-                await self._failed(contract_id, version, target, detail, final_attempt or not retryable)
+                waiting = isinstance(exc, BackendUnavailable) and exc.circuit_open  # a wait, not a try
+                await self._failed(
+                    contract_id, version, target, detail, (final_attempt and not waiting) or not retryable
+                )
                 raise
         async with self.db.transaction() as conn:
             if not await store.failed_propagations(conn, contract_id):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import httpx
 
-from app.canonical import ErpCustomer, InvoicePosting, ProjectPlan
+from app.canonical import ErpCustomer, ErpDocument, InvoicePosting, ProjectPlan
 from system_apis.erp import mapping
 from system_apis.http import Outbound
 from system_apis.http import path_segment as _q
 
 _RECORDS = "/services/rest/record/v1"
+_PAGE = 1000
 
 
 def _netsuite_error(response: httpx.Response) -> tuple[str, str]:
@@ -44,6 +45,19 @@ class HttpErp:
 
     async def upsert_billing_schedule(self, plan: ProjectPlan) -> str:
         return await self._put(f"/job/eid:{_q(plan.contract_id)}", mapping.plan_to_job_record(plan))
+
+    async def list_documents(self) -> list[ErpDocument]:
+        found: list[ErpDocument] = []
+        for kind in ("invoice", "credit_note"):
+            offset = 0
+            while True:
+                path = f"/{mapping.record_type(kind)}?limit={_PAGE}&offset={offset}"
+                page = (await self._out.send("GET", path)).json()
+                found += [mapping.document_from_record(kind, r) for r in page["items"]]
+                offset += len(page["items"])
+                if not page.get("hasMore") or not page["items"]:
+                    break
+        return found
 
     async def find_document(self, kind: str, external_id: str) -> str | None:
         """The ERP id of the invoice or credit memo keyed by our id, or None when the ERP has none."""

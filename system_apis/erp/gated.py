@@ -1,4 +1,6 @@
-"""The ERP port behind the shared throttle: every call from every worker takes a slot first.
+"""The ERP port behind its circuit breaker and the shared throttle: while the circuit is open no call
+is made (callers get the time left); otherwise every call from every worker takes a slot first, and
+its outcome feeds the circuit.
 
 Each call is counted by outcome (``psbridge_erp_requests_total``) and its wait for a slot timed
 (``psbridge_erp_throttle_wait_seconds``), in whichever process makes it.
@@ -9,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from app.canonical import ErpCustomer, InvoicePosting, ProjectPlan
+from app.canonical import ErpCustomer, ErpDocument, InvoicePosting, ProjectPlan
+from app.circuit import SharedCircuit
 from app.errors import BackendRejected, BackendUnavailable
 from app.observability import ERP_REQUESTS_TOTAL, ERP_THROTTLE_WAIT_SECONDS
 from app.throttle import SharedThrottle
@@ -19,9 +22,10 @@ T = TypeVar("T")
 
 
 class ThrottledErp:
-    def __init__(self, inner: ErpPort, throttle: SharedThrottle) -> None:
+    def __init__(self, inner: ErpPort, throttle: SharedThrottle, circuit: SharedCircuit) -> None:
         self._inner = inner
         self._throttle = throttle
+        self._circuit = circuit
 
     async def find_customer(self, external_id: str) -> ErpCustomer | None:
         return await self._call(lambda: self._inner.find_customer(external_id))
@@ -32,22 +36,33 @@ class ThrottledErp:
     async def upsert_billing_schedule(self, plan: ProjectPlan) -> str:
         return await self._call(lambda: self._inner.upsert_billing_schedule(plan))
 
+    async def list_documents(self) -> list[ErpDocument]:
+        # Paged reads under one slot: a reconciliation is one caller, not a burst of them.
+        return await self._call(self._inner.list_documents)
+
     async def find_document(self, kind: str, external_id: str) -> str | None:
         return await self._call(lambda: self._inner.find_document(kind, external_id))
 
     async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
+        wait = await self._circuit.wait()
+        if wait is not None:
+            ERP_REQUESTS_TOTAL.labels("circuit_open").inc()
+            raise BackendUnavailable("erp", "circuit open", retry_after=wait, circuit_open=True)
         async with self._throttle.slot() as waited:
             ERP_THROTTLE_WAIT_SECONDS.observe(waited)
             try:
                 result = await call()
             except BackendRejected:
                 ERP_REQUESTS_TOTAL.labels("rejected").inc()
+                await self._circuit.record(failed=False)  # it answered: refusals are not outages
                 raise
             except BackendUnavailable:
                 ERP_REQUESTS_TOTAL.labels("unavailable").inc()
+                await self._circuit.record(failed=True)
                 raise
             except Exception:
                 ERP_REQUESTS_TOTAL.labels("error").inc()
                 raise
         ERP_REQUESTS_TOTAL.labels("ok").inc()
+        await self._circuit.record(failed=False)
         return result

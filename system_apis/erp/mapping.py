@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from app.canonical import ErpCustomer, InvoicePosting, ProjectPlan
+from app.canonical import ErpCustomer, ErpDocument, InvoicePosting, ProjectPlan
 from app.money import to_str
 
 RECORD_TYPES = {"invoice": "invoice", "credit_note": "creditMemo"}
@@ -78,3 +78,24 @@ def plan_to_job_record(plan: ProjectPlan) -> dict[str, Any]:
 
 def id_from_location(location: str | None) -> str | None:
     return location.rstrip("/").rsplit("/", 1)[-1] if location else None
+
+
+def document_from_record(kind: str, record: dict[str, Any]) -> ErpDocument:
+    """A transaction record as psbridge counts it: a credit memo's positive amounts become negative."""
+    sign = Decimal(-1) if kind == "credit_note" else Decimal(1)
+
+    def amount(key: str) -> Decimal | None:
+        value = record.get(key)
+        return None if value is None else sign * Decimal(str(value))
+
+    currency = record.get("currency")
+    return ErpDocument(
+        kind=kind,
+        erp_id=str(record.get("id")),
+        external_id=record.get("externalId") or None,
+        net=amount("subtotal"),
+        total=amount("total"),
+        currency=currency if isinstance(currency, str) else None,
+        memo=record.get("memo"),
+        tran_id=record.get("tranId"),
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from app.canonical import ErpCustomer, InvoicePosting, ProjectPlan
+from app.canonical import ErpCustomer, ErpDocument, InvoicePosting, ProjectPlan
 
 
 class ErpPort(Protocol):
@@ -18,6 +18,10 @@ class ErpPort(Protocol):
         ...
 
     async def upsert_billing_schedule(self, plan: ProjectPlan) -> str: ...
+
+    async def list_documents(self) -> list[ErpDocument]:
+        """Every invoice and credit memo the ERP holds (reconciliation reads them all, page by page)."""
+        ...
 
     async def find_document(self, kind: str, external_id: str) -> str | None:
         """The ERP id of the invoice or credit memo keyed by our id (after an ambiguous post), or None."""

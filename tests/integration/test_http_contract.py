@@ -94,7 +94,11 @@ async def test_health_and_readiness_need_no_key(api):
     assert health.status_code == 200 and health.json()["status"] == "ok"
     ready = await api.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "checks": {"database": True, "redis": True}}
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {"database": True, "redis": True},
+        "circuits": {"erp": "closed", "tax": "closed"},
+    }
     # browsers ask for an icon on every page: no content, rather than a 401 in their console
     icon = await api.get("/favicon.ico")
     assert icon.status_code == 204 and not icon.content
