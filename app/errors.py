@@ -116,3 +116,11 @@ class BackendRejected(DomainError):
             detail=f"{system} refused the request: {code}", code="BACKEND_REJECTED", status=502, title="Bad gateway"
         )
         self.system, self.vendor_code, self.vendor_detail = system, code, detail
+
+
+class RateLimited(DomainError):
+    """Over a shared budget: 429 with ``Retry-After``."""
+
+    def __init__(self, detail: str, retry_after: float) -> None:
+        super().__init__(detail=detail, code="RATE_LIMITED", status=429, title="Too many requests")
+        self.retry_after = retry_after

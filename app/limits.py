@@ -15,9 +15,10 @@ from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.errors import RateLimited
 from app.problems import problem, problem_response
 
-__all__ = ["BodySizeLimitMiddleware", "ClientRateLimitMiddleware", "rate_limit_storage"]
+__all__ = ["BodySizeLimitMiddleware", "ClientRateLimitMiddleware", "Governor", "rate_limit_storage"]
 
 
 def rate_limit_storage(redis_url: str, pool: redis.asyncio.ConnectionPool) -> RedisStorage:
@@ -27,6 +28,21 @@ def rate_limit_storage(redis_url: str, pool: redis.asyncio.ConnectionPool) -> Re
     else:
         uri = "async+" + redis_url
     return RedisStorage(uri, implementation="redispy", connection_pool=pool)
+
+
+class Governor:
+    """One budget for a kind of call, shared by every caller and every process (a fixed window in
+    Redis): over it, ``take`` raises ``RateLimited`` with the time until the window turns."""
+
+    def __init__(self, limit: str, storage: Storage, key: str) -> None:
+        self.limit, self.key = parse(limit), key
+        self.limiter = FixedWindowRateLimiter(storage)
+
+    async def take(self) -> None:
+        if await self.limiter.hit(self.limit, self.key):
+            return
+        reset, _ = await self.limiter.get_window_stats(self.limit, self.key)
+        raise RateLimited(f"over {self.limit} for {self.key}", max(1.0, reset - time.time()))
 
 
 class ClientRateLimitMiddleware:

@@ -25,7 +25,7 @@ from app.docs_pages import DOCS_CSP, STATIC_DIR, swagger_html
 from app.http import Operation, endpoint, json_response
 from app.idempotency import IdempotencyMiddleware
 from app.index_page import index
-from app.limits import BodySizeLimitMiddleware, ClientRateLimitMiddleware, rate_limit_storage
+from app.limits import BodySizeLimitMiddleware, ClientRateLimitMiddleware, Governor, rate_limit_storage
 from app.observability import (
     CorrelationMiddleware,
     LiveMetrics,
@@ -206,6 +206,11 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
             Middleware(JsonBodyMiddleware),
             Middleware(IdempotencyMiddleware),
         ],
+    )
+    app.state.erp_governor = Governor(
+        settings.erp_system_rate_limit,
+        rate_limit_storage(settings.required_redis_url, rate_limit_pool),
+        f"{settings.queue_name}:system:erp",
     )
     app.state.graphql_schema = build_schema(
         settings.graphql_max_depth,

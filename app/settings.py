@@ -30,6 +30,8 @@ class Settings(BaseSettings):
 
     # Inbound limits; keyed by API client, never by a spoofable address.
     default_rate_limit: str = "600/minute"
+    # /system/v1/erp/... (diagnosis and internal callers) share one budget, so they never crowd the ERP.
+    erp_system_rate_limit: str = "10/second"
     max_body_bytes: int = 8 * 1024 * 1024
     max_batch_entries: int = 5000
 

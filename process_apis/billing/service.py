@@ -211,7 +211,8 @@ class BillingService:
         posting = _posting(ctx, lines)
         try:
             # After an attempt whose outcome is unknown the record may exist: write only if it does not.
-            erp_ref = await self.erp.find_document(posting.kind, posting.external_id) if ctx["erp_ambiguous"] else None
+            found = await self.erp.find_document(posting.kind, posting.external_id) if ctx["erp_ambiguous"] else None
+            erp_ref = found.erp_id if found is not None else None
             if erp_ref is None:
                 erp_ref = await self.erp.upsert_document(posting)
         except BackendUnavailable as exc:

@@ -59,10 +59,10 @@ class HttpErp:
                     break
         return found
 
-    async def find_document(self, kind: str, external_id: str) -> str | None:
-        """The ERP id of the invoice or credit memo keyed by our id, or None when the ERP has none."""
+    async def find_document(self, kind: str, external_id: str) -> ErpDocument | None:
+        """The invoice or credit memo keyed by our id, or None when the ERP has none."""
         response = await self._out.send("GET", f"/{mapping.record_type(kind)}/eid:{_q(external_id)}", expect={404})
-        return None if response.status_code == 404 else str(response.json()["id"])
+        return None if response.status_code == 404 else mapping.document_from_record(kind, response.json())
 
     async def _put(self, path: str, record: dict[str, object]) -> str:
         response = await self._out.send("PUT", path, record)

@@ -40,7 +40,7 @@ class ThrottledErp:
         # Paged reads under one slot: a reconciliation is one caller, not a burst of them.
         return await self._call(self._inner.list_documents)
 
-    async def find_document(self, kind: str, external_id: str) -> str | None:
+    async def find_document(self, kind: str, external_id: str) -> ErpDocument | None:
         return await self._call(lambda: self._inner.find_document(kind, external_id))
 
     async def _call(self, call: Callable[[], Awaitable[T]]) -> T:

@@ -23,6 +23,6 @@ class ErpPort(Protocol):
         """Every invoice and credit memo the ERP holds (reconciliation reads them all, page by page)."""
         ...
 
-    async def find_document(self, kind: str, external_id: str) -> str | None:
-        """The ERP id of the invoice or credit memo keyed by our id (after an ambiguous post), or None."""
+    async def find_document(self, kind: str, external_id: str) -> ErpDocument | None:
+        """The invoice or credit memo keyed by our id (after an ambiguous post, a lookup), or None."""
         ...
