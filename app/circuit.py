@@ -5,8 +5,9 @@ records into the same Redis list, forgotten after ``memory`` seconds without a c
 ``min_calls`` are known and ``failure_ratio`` of them failed, it opens: calls stop for ``cooldown``
 seconds (callers get the time left). Then it is half open: calls go again, and the first outcome
 decides — a success closes it, a failure opens it again. A rate, not a count of consecutive
-failures: a backend failing 30 % of the time never opens it (each call is retried), an outage does
-within ``window`` calls. Refusals (4xx) are successes here: the backend answered.
+failures, and a high one by default (16 of the last 20): a backend failing 30 % of the time reaches
+it about once in two hundred thousand windows (each of its failed calls is simply retried), an
+outage within 16 calls. Refusals (4xx) are successes here: the backend answered.
 
 Each step is one Lua script, so two processes recording at once never lose an outcome.
 """
@@ -65,7 +66,7 @@ return 'closed'
 class CircuitSettings:
     window: int = 20
     min_calls: int = 20
-    failure_ratio: float = 0.5
+    failure_ratio: float = 0.8
     cooldown: float = 30.0
     memory: float = 300.0  # outcomes older than this (with no call since) are forgotten: a quiet backend starts afresh
 

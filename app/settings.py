@@ -39,13 +39,16 @@ class Settings(BaseSettings):
     db_pool_max: int = 10
     queue_name: str = "psbridge:queue"
     job_max_tries: int = 8
+    # A job gives up only when it has used job_max_tries AND this long has passed since it was queued:
+    # a backend failing 30 % of the time never exhausts one, an outage of an hour does.
+    job_time_budget_seconds: float = Field(default=3600.0, ge=0)
     # How long an intent (an invoice to quote or post, feedback, a propagation) may sit without
     # progress before the sweeper (every 15 s in each worker) queues its job again.
     sweep_grace_seconds: float = Field(default=30.0, gt=0)
     # Circuit breakers on the ERP and the tax engine, shared by every process through Redis: open when
     # at least circuit_failure_ratio of the last circuit_window calls failed, for circuit_cooldown_seconds.
     circuit_window: int = Field(default=20, ge=2)
-    circuit_failure_ratio: float = Field(default=0.5, gt=0, le=1)
+    circuit_failure_ratio: float = Field(default=0.8, gt=0, le=1)
     circuit_cooldown_seconds: float = Field(default=30.0, gt=0)
     # The hour (UTC) the workers reconcile every posted invoice with the ERP, once a day.
     reconciliation_hour: int = Field(default=2, ge=0, le=23)

@@ -40,6 +40,7 @@ def worker_settings(settings: Settings, transport: httpx.AsyncBaseTransport | No
             reconciliation=services.reconciliation,
         )
         ctx["max_tries"] = settings.job_max_tries
+        ctx["time_budget"] = settings.job_time_budget_seconds
         if settings.worker_metrics_port is not None:
             server = serve_metrics(settings.worker_metrics_host, settings.worker_metrics_port)
             stack.callback(server.close)

@@ -187,6 +187,7 @@ def child_env(settings: Settings) -> dict[str, str]:
         "erp_rate_limit",
         "erp_max_concurrency",
         "job_max_tries",
+        "job_time_budget_seconds",
     ):
         env[f"PSBRIDGE_{name.upper()}"] = str(getattr(settings, name))
     return env

@@ -7,6 +7,7 @@ services; jobs see only these, so the type checker and the import rules see ever
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import NotRequired, TypedDict
 
 from redis.asyncio import Redis
@@ -34,4 +35,6 @@ class JobContext(TypedDict):
     job_try: int
     max_tries: int  # the worker's limit: arq tells a job its try number, not the limit
     services: JobServices
+    time_budget: NotRequired[float]  # seconds from its queueing before a job may give up
+    enqueue_time: NotRequired[datetime]  # arq's: when this job was queued
     redis: NotRequired[Redis]  # arq's own connection (counts a job's waits for an open circuit)

@@ -7,6 +7,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from arq import Retry
@@ -32,7 +33,14 @@ async def _circuit_waits(ctx: JobContext) -> int:
 
 
 def is_final_attempt(ctx: JobContext, circuit_waits: int = 0) -> bool:
-    return ctx["job_try"] - circuit_waits >= ctx["max_tries"]
+    """The last try: its tries are used (waits for an open circuit not counted) and its time budget
+    since it was queued has passed, so a flaky backend never exhausts a job, an outage does."""
+    if ctx["job_try"] - circuit_waits < ctx["max_tries"]:
+        return False
+    budget, queued = ctx.get("time_budget", 0.0), ctx.get("enqueue_time")
+    if not budget or queued is None:
+        return True
+    return (datetime.now(UTC) - queued).total_seconds() >= budget
 
 
 def retry_later(ctx: JobContext, exc: BackendUnavailable) -> Retry:

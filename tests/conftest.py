@@ -79,6 +79,7 @@ def settings(database_url: str, service_urls: ServiceUrls) -> Settings:
         fx_url="http://sandbox/fx",
         default_rate_limit="100000/minute",
         job_max_tries=3,
+        job_time_budget_seconds=0,  # three tries, whatever the time: failures land at once
     )
 
 

@@ -21,27 +21,28 @@ from tests.integration.test_http_contract import app_client
 ERP = "/erp/services/rest/record/v1"
 
 
-def _circuit(services, cooldown: float = 30.0) -> SharedCircuit:
+def _circuit(services, cooldown: float = 30.0, ratio: float = 0.8) -> SharedCircuit:
     name = f"test:{uuid.uuid4().hex[:8]}"
-    return SharedCircuit(services.queue.pool, name, CircuitSettings(window=20, min_calls=20, cooldown=cooldown))
+    settings = CircuitSettings(window=20, min_calls=20, failure_ratio=ratio, cooldown=cooldown)
+    return SharedCircuit(services.queue.pool, name, settings)
 
 
-async def test_a_30_percent_error_rate_never_opens_it_and_an_outage_does_within_the_window(services):
+async def test_a_30_percent_error_rate_never_opens_it_and_an_outage_does_within_16_calls(services):
     circuit = _circuit(services)
     for i in range(1000):  # 3 failures in every 10 calls, in the worst order: together
         assert not await circuit.record(failed=i % 10 < 3)
     assert await circuit.state() == "closed"
     for n in range(1, 21):
         opened = await circuit.record(failed=True)
-        # The 7th failure: with the 13 calls before it (3 of them failed), 10 of the last 20 failed.
-        assert opened is (n == 7)
+        # The 16th failure: the 4 calls before it all succeeded, so 16 of the last 20 failed.
+        assert opened is (n == 16)
         if opened:
             break
     assert await circuit.state() == "open" and 29 < await circuit.wait() <= 30
 
 
-async def test_half_way_opens_and_half_open_the_first_outcome_decides(services):
-    circuit = _circuit(services, cooldown=0.2)
+async def test_the_ratio_is_a_setting_and_half_open_the_first_outcome_decides(services):
+    circuit = _circuit(services, cooldown=0.2, ratio=0.5)
     for i in range(20):
         await circuit.record(failed=i % 2 == 1)  # the 20th call fails: 10 of 20, exactly half
     assert await circuit.state() == "open"
