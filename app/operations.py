@@ -20,6 +20,7 @@ from app.bootstrap import build_services
 from app.settings import Settings
 from process_apis.billing import queries
 from process_apis.billing.commands import BillingRunIn
+from process_apis.billing.views import InvoiceSummary
 from process_apis.recovery.replay import ReplayKind
 
 __all__ = ["BillingRunIn", "replay_work", "run_billing"]
@@ -54,12 +55,12 @@ async def run_billing(settings: Settings, cmd: BillingRunIn) -> None:
     table = Table(title=f"billing run {run.id} as of {cmd.as_of}")
     for column in ("status", "currency", "invoices", "net", "total"):
         table.add_column(column, justify="right" if column in ("invoices", "net", "total") else "left")
-    groups: dict[tuple[str, str], list[object]] = {}
+    groups: dict[tuple[str, str], list[InvoiceSummary]] = {}
     for invoice in invoices:
         groups.setdefault((invoice.status, invoice.currency), []).append(invoice)
     for (status, currency), members in sorted(groups.items()):
-        net = sum((Decimal(str(m.net)) for m in members), Decimal(0))  # type: ignore[attr-defined]
-        total = sum((Decimal(str(m.total or m.net)) for m in members), Decimal(0))  # type: ignore[attr-defined]
+        net = sum((Decimal(str(m.net)) for m in members), Decimal(0))
+        total = sum((Decimal(str(m.total if m.total is not None else m.net)) for m in members), Decimal(0))
         table.add_row(status, currency, str(len(members)), f"{net:,}", f"{total:,}")
     if not invoices:
         table.add_row("-", "-", "0", "0", "0")
@@ -97,5 +98,5 @@ async def replay_work(settings: Settings, kinds: Sequence[ReplayKind], dry_run: 
         went = found[kind] if dry_run else done[kind]
         summary.add_row(kind, str(found[kind]), str(went), str(sum(1 for s in skipped if s[0] == kind)))
     out.print(summary)
-    for kind, subject, reason in skipped:
-        err.print(f"skipped {kind} {subject}: {reason}")
+    for skipped_kind, subject, reason in skipped:
+        err.print(f"skipped {skipped_kind} {subject}: {reason}")

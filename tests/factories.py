@@ -44,6 +44,20 @@ async def register(api: httpx.AsyncClient, key: str, body: dict[str, Any]) -> ht
     return await api.post(CONTRACTS, json=body, headers=auth(key))
 
 
+async def accepted_m1(api: httpx.AsyncClient, keys: dict[str, str], body: dict[str, Any] | None = None) -> str:
+    """A contract registered (the Acme one unless ``body``) with its M1 accepted on 2026-03-28: its id."""
+    registered = await register(api, keys["integration"], body or acme())
+    assert registered.status_code == 201, registered.text
+    contract_id: str = registered.json()["id"]
+    accepted = await api.post(
+        f"/process/v1/milestones/{contract_id}/M1/acceptance",
+        json={"accepted_at": "2026-03-28T16:00:00Z"},
+        headers=auth(keys["integration"]),
+    )
+    assert accepted.status_code == 200, accepted.text
+    return contract_id
+
+
 def unshare_problem() -> str | None:
     """Why a test cannot hide the local servers in a fresh network namespace (None when it can)."""
     if not sys.platform.startswith("linux"):

@@ -40,14 +40,15 @@ class ReconciliationService:
                 await raise_exception(
                     conn, CODE, "invoice", str(m.invoice_id), f"{m.kind}: {m.detail}", group_key=f"{CODE}:{m.kind}"
                 )
-            wrong = {str(m.invoice_id) for m in mismatches}
-            reopened = await conn.fetch(
+            # Items of invoices this run found in order resolve themselves (usually none: one query).
+            in_order = {str(i.id) for i in invoices} - {str(m.invoice_id) for m in mismatches}
+            still_open = await conn.fetch(
                 """select distinct subject_id from exception
                    where code = $1 and subject_type = 'invoice' and status <> 'resolved'""",
                 CODE,
             )
-            for row in reopened:
-                if row["subject_id"] not in wrong and row["subject_id"] in {str(i.id) for i in invoices}:
+            for row in still_open:
+                if row["subject_id"] in in_order:
                     await resolve_exceptions(conn, "invoice", row["subject_id"], [CODE], note="reconciled")
             await record_event(
                 conn, "reconciliation.completed", "reconciliation", str(reconciliation_id),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from tests.factories import acme, auth, register
+from tests.factories import accepted_m1, acme, auth, register
+from tests.work import billing_run
 
 
 async def test_active_contract_gets_a_psa_project_and_billing_schedule(api, keys, run_jobs, sandbox):
@@ -143,15 +144,9 @@ async def _erp_calls(sandbox) -> list[tuple[str, str, int]]:
 
 
 async def test_a_lost_erp_answer_is_looked_up_not_written_again(api, keys, run_jobs, sandbox):
-    contract_id = (await register(api, keys["integration"], acme())).json()["id"]
-    await api.post(
-        f"/process/v1/milestones/{contract_id}/M1/acceptance",
-        json={"accepted_at": "2026-03-28T16:00:00Z"},
-        headers=auth(keys["integration"]),
-    )
+    await accepted_m1(api, keys)
     await sandbox.post("/__sandbox/faults", json={"erp": {"drop_response_rate": 1.0}})
-    run = await api.post("/process/v1/billing-runs", json={"as_of": "2026-03-31"}, headers=auth(keys["finance"]))
-    invoice_id = run.json()["invoices"][0]["id"]
+    invoice_id = (await billing_run(api, keys, "2026-03-31"))[0]["id"]
     await run_jobs()  # the ERP created the invoice but its answer was lost (504): an ambiguous outcome
     posted = (await api.get(f"/process/v1/invoices/{invoice_id}", headers=auth(keys["finance"]))).json()
     assert posted["status"] == "posted" and posted["codes"] == []
@@ -165,15 +160,9 @@ async def test_a_lost_erp_answer_is_looked_up_not_written_again(api, keys, run_j
 
 
 async def test_an_erp_outage_fails_into_the_queue_and_a_retry_posts_with_clean_codes(api, keys, run_jobs, sandbox):
-    contract_id = (await register(api, keys["integration"], acme())).json()["id"]
-    await api.post(
-        f"/process/v1/milestones/{contract_id}/M1/acceptance",
-        json={"accepted_at": "2026-03-28T16:00:00Z"},
-        headers=auth(keys["integration"]),
-    )
+    await accepted_m1(api, keys)
     await sandbox.post("/__sandbox/faults", json={"erp": {"down": True}})
-    run = await api.post("/process/v1/billing-runs", json={"as_of": "2026-03-31"}, headers=auth(keys["finance"]))
-    invoice_id = run.json()["invoices"][0]["id"]
+    invoice_id = (await billing_run(api, keys, "2026-03-31"))[0]["id"]
     await run_jobs()  # the ERP answers 503 to every try: the job gives up into the work queue
     failed = (await api.get(f"/process/v1/invoices/{invoice_id}", headers=auth(keys["finance"]))).json()
     assert failed["status"] == "failed" and failed["codes"] == ["ERP_POSTING_FAILED"]
@@ -191,15 +180,9 @@ async def test_an_erp_outage_fails_into_the_queue_and_a_retry_posts_with_clean_c
 
 
 async def test_tax_outage_leaves_a_draft_that_a_job_quotes_once_tax_is_back(api, keys, run_jobs, sandbox, services):
-    contract_id = (await register(api, keys["integration"], acme())).json()["id"]
-    await api.post(
-        f"/process/v1/milestones/{contract_id}/M1/acceptance",
-        json={"accepted_at": "2026-03-28T16:00:00Z"},
-        headers=auth(keys["integration"]),
-    )
+    await accepted_m1(api, keys)
     await sandbox.post("/__sandbox/faults", json={"tax": {"down": True}})
-    run = await api.post("/process/v1/billing-runs", json={"as_of": "2026-03-31"}, headers=auth(keys["finance"]))
-    [invoice] = run.json()["invoices"]
+    [invoice] = await billing_run(api, keys, "2026-03-31")
     assert invoice["status"] == "draft" and invoice["tax"] is None
 
     await run_jobs()  # tax still down: the quote job retries, then gives up; the draft stays
@@ -264,14 +247,8 @@ async def test_billed_feedback_lost_with_its_job_is_sent_by_the_sweeper(
 ):
     """The PSA and the CRM learn an invoice was billed from a job whose intent is a row: a worker that
     dies between posting and queueing the feedback (or a Redis that forgets the job) loses nothing."""
-    contract_id = (await register(api, keys["integration"], acme())).json()["id"]
-    await api.post(
-        f"/process/v1/milestones/{contract_id}/M1/acceptance",
-        json={"accepted_at": "2026-03-28T16:00:00Z"},
-        headers=auth(keys["integration"]),
-    )
-    run = await api.post("/process/v1/billing-runs", json={"as_of": "2026-03-31"}, headers=auth(keys["finance"]))
-    [invoice] = run.json()["invoices"]
+    contract_id = await accepted_m1(api, keys)
+    [invoice] = await billing_run(api, keys, "2026-03-31")
 
     queue = services.billing.queue
     enqueue = queue.enqueue
@@ -305,15 +282,9 @@ async def test_billed_feedback_lost_with_its_job_is_sent_by_the_sweeper(
 async def test_a_psa_refusing_billed_feedback_opens_a_work_item_and_is_not_asked_again(
     api, keys, run_jobs, sandbox, services
 ):
-    contract_id = (await register(api, keys["integration"], acme())).json()["id"]
-    await api.post(
-        f"/process/v1/milestones/{contract_id}/M1/acceptance",
-        json={"accepted_at": "2026-03-28T16:00:00Z"},
-        headers=auth(keys["integration"]),
-    )
+    await accepted_m1(api, keys)
     await sandbox.post("/__sandbox/faults", json={"psa": {"reject_rate": 1.0}})
-    run = await api.post("/process/v1/billing-runs", json={"as_of": "2026-03-31"}, headers=auth(keys["finance"]))
-    [invoice] = run.json()["invoices"]
+    [invoice] = await billing_run(api, keys, "2026-03-31")
     await run_jobs()  # posted; the PSA answers 422 to the feedback: a refusal is not retried
     posted = (await api.get(f"/process/v1/invoices/{invoice['id']}", headers=auth(keys["finance"]))).json()
     assert posted["status"] == "posted"
@@ -350,15 +321,9 @@ async def test_a_backend_outage_answers_503_with_retry_after_and_never_the_backe
 
 
 async def test_a_closed_erp_period_is_finances_work_item_and_posts_after_it_reopens(api, keys, run_jobs, sandbox):
-    contract_id = (await register(api, keys["integration"], acme())).json()["id"]
-    await api.post(
-        f"/process/v1/milestones/{contract_id}/M1/acceptance",
-        json={"accepted_at": "2026-03-28T16:00:00Z"},
-        headers=auth(keys["integration"]),
-    )
+    await accepted_m1(api, keys)
     await sandbox.post("/__sandbox/faults", json={"erp": {"closed_periods": ["2026-03"]}})
-    run = await api.post("/process/v1/billing-runs", json={"as_of": "2026-03-31"}, headers=auth(keys["finance"]))
-    invoice_id = run.json()["invoices"][0]["id"]
+    invoice_id = (await billing_run(api, keys, "2026-03-31"))[0]["id"]
     await run_jobs()
     failed = (await api.get(f"/process/v1/invoices/{invoice_id}", headers=auth(keys["finance"]))).json()
     assert failed["status"] == "failed" and failed["codes"] == ["PERIOD_CLOSED"]

@@ -5,7 +5,7 @@ to psbridge's — jobs give up only once their time budget has passed, not after
 from __future__ import annotations
 
 from app.worker import build_worker
-from tests.factories import acme, auth, register
+from tests.factories import accepted_m1, acme, auth
 
 ERP = "/erp/services/rest/record/v1"
 INVOICES = 12
@@ -13,14 +13,7 @@ INVOICES = 12
 
 async def test_every_invoice_is_posted_once_through_a_flaky_erp(api, keys, settings, sandbox_transport, sandbox):
     for n in range(INVOICES):
-        body = acme(external_id=f"800XXFLK{n:02d}", number=f"SOW-FLAKY-{n}")
-        contract_id = (await register(api, keys["integration"], body)).json()["id"]
-        r = await api.post(
-            f"/process/v1/milestones/{contract_id}/M1/acceptance",
-            json={"accepted_at": "2026-03-28T16:00:00Z"},
-            headers=auth(keys["integration"]),
-        )
-        assert r.status_code == 200, r.text
+        await accepted_m1(api, keys, acme(external_id=f"800XXFLK{n:02d}", number=f"SOW-FLAKY-{n}"))
     faults = {"seed": 3, "erp": {"error_rate": 0.3, "drop_response_rate": 0.1}}
     assert (await sandbox.post("/__sandbox/faults", json=faults)).status_code == 200
     run = await api.post("/process/v1/billing-runs", json={"as_of": "2026-03-31"}, headers=auth(keys["finance"]))

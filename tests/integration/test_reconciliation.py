@@ -4,26 +4,16 @@ a later run finds the invoice in order; and per contract the money each system h
 
 from __future__ import annotations
 
-from tests.factories import acme, auth, register
+from tests.factories import accepted_m1, acme, auth
+from tests.work import billing_run
 
 ERP = "/erp/services/rest/record/v1"
 RECONCILE = "/process/v1/reconciliations"
 
 
 async def _posted(api, keys, run_jobs, body) -> tuple[str, dict]:
-    contract_id = (await register(api, keys["integration"], body)).json()["id"]
-    r = await api.post(
-        f"/process/v1/milestones/{contract_id}/M1/acceptance",
-        json={"accepted_at": "2026-03-28T16:00:00Z"},
-        headers=auth(keys["integration"]),
-    )
-    assert r.status_code == 200, r.text
-    run = await api.post(
-        "/process/v1/billing-runs",
-        json={"as_of": "2026-03-31", "contract_id": contract_id},
-        headers=auth(keys["finance"]),
-    )
-    [invoice] = run.json()["invoices"]
+    contract_id = await accepted_m1(api, keys, body)
+    [invoice] = await billing_run(api, keys, "2026-03-31", contract_id)
     await run_jobs()
     return contract_id, invoice
 

@@ -6,19 +6,14 @@ from __future__ import annotations
 
 import uuid
 
-from tests.factories import acme, auth, register
+from tests.factories import accepted_m1, auth
 from tests.integration.test_http_contract import app_client
+from tests.work import billing_run
 
 
 async def test_an_invoice_is_looked_up_by_psbridges_id(api, keys, run_jobs):
-    contract_id = (await register(api, keys["integration"], acme())).json()["id"]
-    await api.post(
-        f"/process/v1/milestones/{contract_id}/M1/acceptance",
-        json={"accepted_at": "2026-03-28T16:00:00Z"},
-        headers=auth(keys["integration"]),
-    )
-    run = await api.post("/process/v1/billing-runs", json={"as_of": "2026-03-31"}, headers=auth(keys["finance"]))
-    [invoice] = run.json()["invoices"]
+    await accepted_m1(api, keys)
+    [invoice] = await billing_run(api, keys, "2026-03-31")
     await run_jobs()
     posted = (await api.get(f"/process/v1/invoices/{invoice['id']}", headers=auth(keys["finance"]))).json()
     found = await api.get(f"/system/v1/erp/invoices/{invoice['id']}", headers=auth(keys["finance"]))
