@@ -14,10 +14,15 @@ Each step is one Lua script, so two processes recording at once never lose an ou
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import redis.asyncio
+
+from app.errors import BackendRejected, BackendUnavailable
+
+T = TypeVar("T")
 
 __all__ = ["CircuitSettings", "CircuitState", "SharedCircuit"]
 
@@ -98,3 +103,21 @@ class SharedCircuit:
         ]  # fmt: skip
         result = await self._record(keys=self._keys, args=args)
         return (result.decode() if isinstance(result, bytes) else str(result)) == "opened"
+
+    async def guard(self, system: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Make the call unless the circuit is open (then ``BackendUnavailable`` with ``circuit_open``
+        and the time left), and record how it went: unreachable or failing counts against the
+        backend, an answer (a refusal included) for it."""
+        wait = await self.wait()
+        if wait is not None:
+            raise BackendUnavailable(system, "circuit open", retry_after=wait, circuit_open=True)
+        try:
+            result = await call()
+        except BackendUnavailable:
+            await self.record(failed=True)
+            raise
+        except BackendRejected:
+            await self.record(failed=False)
+            raise
+        await self.record(failed=False)
+        return result

@@ -115,11 +115,18 @@ def _json(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json")
 
 
-async def time_entries(request: Request) -> Response:
+async def _batch(request: Request) -> Batch | Response:
+    """The validated batch, or the 422 answer."""
     try:
-        batch = Batch.model_validate_json(await request.body())
+        return Batch.model_validate_json(await request.body())
     except ValidationError as exc:
         return _json({"errors": exc.errors(include_url=False, include_context=False, include_input=False)}, 422)
+
+
+async def time_entries(request: Request) -> Response:
+    batch = await _batch(request)
+    if isinstance(batch, Response):
+        return batch
     entries = batch.entries
     pool: asyncpg.Pool = request.app.state.pool
     inserted = await pool.fetch(
@@ -151,10 +158,9 @@ async def floor_time_entries(request: Request) -> Response:
     from app.db import insert_tables
     from app.ids import new_ids
 
-    try:
-        batch = Batch.model_validate_json(await request.body())
-    except ValidationError as exc:
-        return _json({"errors": exc.errors(include_url=False, include_context=False, include_input=False)}, 422)
+    batch = await _batch(request)
+    if isinstance(batch, Response):
+        return batch
     entries = batch.entries
     pool: asyncpg.Pool = request.app.state.floor_pool
     rates: dict[tuple[UUID, str], tuple[Decimal, str]] = request.app.state.rates

@@ -17,8 +17,9 @@ from typing import Literal
 from app.db import Database
 from app.errors import DomainError
 from app.tasks import TaskQueue
-from process_apis.billing.service import BillingService, feedback_job_id, post_job_id, quote_job_id
+from process_apis.billing.service import BillingService, feedback_job_id
 from process_apis.contracts.service import ContractService, propagation_job_id
+from process_apis.recovery.service import requeue_invoice
 
 __all__ = ["KINDS", "ReplayItem", "ReplayService"]
 
@@ -94,9 +95,7 @@ class ReplayService:
             if item.kind == "invoices" and item.state in ("failed", "blocked"):
                 await self.billing.retry_invoice(item.subject_id, actor)
             elif item.kind == "invoices":
-                job = "quote_invoice" if item.state == "draft" else "post_invoice"
-                job_id = quote_job_id(item.subject_id) if item.state == "draft" else post_job_id(item.subject_id)
-                await self.queue.enqueue(job, str(item.subject_id), job_id=job_id)
+                await requeue_invoice(self.queue, item.subject_id, item.state)
             elif item.kind == "propagations":
                 if item.state == "failed":
                     await self.contracts.repropagate(item.subject_id, actor)

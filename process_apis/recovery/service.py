@@ -8,6 +8,7 @@ which arq de-duplicates while a job is live.
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from app.db import Database
@@ -15,7 +16,14 @@ from app.tasks import TaskQueue
 from process_apis.billing.service import feedback_job_id, post_job_id, quote_job_id
 from process_apis.contracts.service import propagation_job_id
 
-__all__ = ["RecoveryService"]
+__all__ = ["RecoveryService", "requeue_invoice"]
+
+
+async def requeue_invoice(queue: TaskQueue, invoice_id: uuid.UUID, status: str) -> bool:
+    """Queue the job a stuck invoice waits for: its quote while a draft, else its posting."""
+    if status == "draft":
+        return await queue.enqueue("quote_invoice", str(invoice_id), job_id=quote_job_id(invoice_id))
+    return await queue.enqueue("post_invoice", str(invoice_id), job_id=post_job_id(invoice_id))
 
 
 class RecoveryService:
@@ -42,14 +50,9 @@ class RecoveryService:
             )
         counts = {"quote": 0, "post": 0, "feedback": 0, "propagate": 0}
         for row in invoices:
-            if row["status"] == "draft":
-                counts["quote"] += await self.queue.enqueue(
-                    "quote_invoice", str(row["id"]), job_id=quote_job_id(row["id"])
-                )
-            else:
-                counts["post"] += await self.queue.enqueue(
-                    "post_invoice", str(row["id"]), job_id=post_job_id(row["id"])
-                )
+            counts["quote" if row["status"] == "draft" else "post"] += await requeue_invoice(
+                self.queue, row["id"], row["status"]
+            )
         for row in feedback:
             counts["feedback"] += await self.queue.enqueue(
                 "notify_billed", str(row["id"]), job_id=feedback_job_id(row["id"])

@@ -44,25 +44,21 @@ class ThrottledErp:
         return await self._call(lambda: self._inner.find_document(kind, external_id))
 
     async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
-        wait = await self._circuit.wait()
-        if wait is not None:
-            ERP_REQUESTS_TOTAL.labels("circuit_open").inc()
-            raise BackendUnavailable("erp", "circuit open", retry_after=wait, circuit_open=True)
+        try:
+            result = await self._circuit.guard("erp", lambda: self._throttled(call))
+        except BackendRejected:
+            ERP_REQUESTS_TOTAL.labels("rejected").inc()
+            raise
+        except BackendUnavailable as exc:
+            ERP_REQUESTS_TOTAL.labels("circuit_open" if exc.circuit_open else "unavailable").inc()
+            raise
+        except Exception:
+            ERP_REQUESTS_TOTAL.labels("error").inc()
+            raise
+        ERP_REQUESTS_TOTAL.labels("ok").inc()
+        return result
+
+    async def _throttled(self, call: Callable[[], Awaitable[T]]) -> T:
         async with self._throttle.slot() as waited:
             ERP_THROTTLE_WAIT_SECONDS.observe(waited)
-            try:
-                result = await call()
-            except BackendRejected:
-                ERP_REQUESTS_TOTAL.labels("rejected").inc()
-                await self._circuit.record(failed=False)  # it answered: refusals are not outages
-                raise
-            except BackendUnavailable:
-                ERP_REQUESTS_TOTAL.labels("unavailable").inc()
-                await self._circuit.record(failed=True)
-                raise
-            except Exception:
-                ERP_REQUESTS_TOTAL.labels("error").inc()
-                raise
-        ERP_REQUESTS_TOTAL.labels("ok").inc()
-        await self._circuit.record(failed=False)
-        return result
+            return await call()

@@ -9,7 +9,6 @@ from typing import TypeVar
 
 from app.canonical import TaxJurisdiction, TaxQuote, TaxRejection
 from app.circuit import SharedCircuit
-from app.errors import BackendRejected, BackendUnavailable
 from system_apis.tax.port import TaxPort
 
 T = TypeVar("T")
@@ -35,16 +34,4 @@ class GuardedTax:
         )
 
     async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
-        wait = await self._circuit.wait()
-        if wait is not None:
-            raise BackendUnavailable("tax", "circuit open", retry_after=wait, circuit_open=True)
-        try:
-            result = await call()
-        except BackendUnavailable:
-            await self._circuit.record(failed=True)
-            raise
-        except BackendRejected:
-            await self._circuit.record(failed=False)  # it answered: a refusal is not an outage
-            raise
-        await self._circuit.record(failed=False)
-        return result
+        return await self._circuit.guard("tax", call)
